@@ -1,0 +1,171 @@
+"""The SMT shared-memory channel layout ("arm,scmi-shmem"), over any writable buffer.
+
+Offsets and ownership rules follow protocol.md §1.5. The same class serves an in-process
+bytearray, an mmap-ed file shared between processes, or a FUSE-backed mailbox buffer.
+"""
+
+from __future__ import annotations
+
+import struct
+from enum import IntFlag
+
+from memlat.errors import DecodeError
+from memlat.scmi.header import Header
+from memlat.scmi.message import Message
+
+OFF_RESERVED = 0x00
+OFF_CHANNEL_STATUS = 0x04
+OFF_RESERVED2 = 0x08
+OFF_FLAGS = 0x10
+OFF_LENGTH = 0x14
+OFF_HEADER = 0x18
+OFF_PAYLOAD = 0x1C
+HEADER_SIZE = OFF_PAYLOAD  # bytes before the payload (28); Linux counts 24 + 4 header
+MAX_PAYLOAD_LINUX = 104  # SCMI_SHMEM_MAX_PAYLOAD_SIZE, kernels from late 2024
+DEFAULT_AREA_SIZE = 0x200  # cpu_scp_lpri0 / lpri1 on X1E80100
+
+
+class ChannelStatus(IntFlag):
+    """channel_status bits at offset 0x04."""
+
+    FREE = 0x1
+    ERROR = 0x2
+
+
+class ChannelFlags(IntFlag):
+    """flags bits at offset 0x10."""
+
+    INTR_ENABLED = 0x1
+
+
+class SmtArea:
+    """One SMT area (one direction) laid over a writable buffer."""
+
+    def __init__(self, buffer, *, size: int | None = None):
+        view = memoryview(buffer)
+        if view.readonly:
+            raise ValueError("SMT area needs a writable buffer")
+        self._view = view.cast("B") if view.format != "B" else view
+        self.size = len(self._view) if size is None else size
+        if self.size < HEADER_SIZE:
+            raise ValueError(f"SMT area of {self.size} bytes is smaller than {HEADER_SIZE}")
+        self.max_payload = self.size - HEADER_SIZE
+
+    # -- raw fields -------------------------------------------------------------------
+    def _get(self, offset: int) -> int:
+        return struct.unpack_from("<I", self._view, offset)[0]
+
+    def _set(self, offset: int, value: int) -> None:
+        struct.pack_into("<I", self._view, offset, value & 0xFFFF_FFFF)
+
+    @property
+    def channel_status(self) -> ChannelStatus:
+        """Bits of channel_status (FREE, ERROR)."""
+        return ChannelStatus(self._get(OFF_CHANNEL_STATUS) & 0x3)
+
+    @channel_status.setter
+    def channel_status(self, value: int) -> None:
+        self._set(OFF_CHANNEL_STATUS, int(value))
+
+    @property
+    def flags(self) -> ChannelFlags:
+        """Bits of flags (INTR_ENABLED)."""
+        return ChannelFlags(self._get(OFF_FLAGS) & 0x1)
+
+    @property
+    def length(self) -> int:
+        """The length field: header plus payload bytes."""
+        return self._get(OFF_LENGTH)
+
+    @property
+    def header(self) -> Header:
+        """The message header in the area."""
+        return Header.unpack(self._get(OFF_HEADER))
+
+    @property
+    def is_free(self) -> bool:
+        """The agent owns the channel (platform finished)."""
+        return bool(self.channel_status & ChannelStatus.FREE)
+
+    def reset(self) -> None:
+        """Zero the area and mark it free, as firmware does at boot."""
+        self._view[: self.size] = bytes(self.size)
+        self.channel_status = ChannelStatus.FREE
+
+    # -- agent side -------------------------------------------------------------------
+    def write_command(self, message: Message, *, interrupt: bool = True) -> None:
+        """Agent: mark busy, then write flags, length, header and payload (shmem_tx_prepare)."""
+        payload = bytes(message.payload)
+        if len(payload) > self.max_payload:
+            raise ValueError(
+                f"payload of {len(payload)} bytes exceeds the area's {self.max_payload}"
+            )
+        self._set(OFF_CHANNEL_STATUS, 0)
+        self._set(OFF_FLAGS, ChannelFlags.INTR_ENABLED if interrupt else 0)
+        self._set(OFF_LENGTH, 4 + len(payload))
+        self._set(OFF_HEADER, message.header.pack())
+        self._view[OFF_PAYLOAD : OFF_PAYLOAD + len(payload)] = payload
+
+    def read_response(self, max_rx: int | None = None) -> Message:
+        """Agent: the reply, with payload = min(max_rx + 4, length - 4) bytes.
+
+        `max_rx` counts return values after the status word, like Linux's rx.len.
+        """
+        length = self.length
+        if length < 8:
+            raise DecodeError(
+                f"reply length {length} is shorter than header plus status (8)",
+                offset=OFF_LENGTH,
+                field="length",
+            )
+        available = length - 4
+        if available > self.max_payload:
+            raise DecodeError(
+                f"reply length {length} runs past the {self.size}-byte area",
+                offset=OFF_LENGTH,
+                field="length",
+            )
+        take = available if max_rx is None else min(available, 4 + max_rx)
+        payload = bytes(self._view[OFF_PAYLOAD : OFF_PAYLOAD + take])
+        return Message(self.header, payload)
+
+    # -- platform side ----------------------------------------------------------------
+    def read_command(self) -> Message:
+        """Platform: the command in the area; a bad length raises DecodeError."""
+        length = self.length
+        if length < 4:
+            raise DecodeError(
+                f"command length {length} is shorter than the 4-byte header",
+                offset=OFF_LENGTH,
+                field="length",
+            )
+        if length - 4 > self.max_payload:
+            raise DecodeError(
+                f"command length {length} runs past the {self.size}-byte area",
+                offset=OFF_LENGTH,
+                field="length",
+            )
+        payload = bytes(self._view[OFF_PAYLOAD : OFF_PAYLOAD + length - 4])
+        return Message(self.header, payload)
+
+    def write_response(self, message: Message) -> bool:
+        """Platform: write length, header, payload, *then* mark FREE (protocol.md §1.5).
+
+        Returns True when the agent asked for a completion interrupt.
+        """
+        payload = bytes(message.payload)[: self.max_payload]
+        wants_irq = bool(self.flags & ChannelFlags.INTR_ENABLED)
+        self._set(OFF_LENGTH, 4 + len(payload))
+        self._set(OFF_HEADER, message.header.pack())
+        self._view[OFF_PAYLOAD : OFF_PAYLOAD + len(payload)] = payload
+        self.channel_status = ChannelStatus.FREE
+        return wants_irq
+
+    def write_error(self) -> None:
+        """Platform: flag a channel-level error and release the channel."""
+        self.channel_status = ChannelStatus.FREE | ChannelStatus.ERROR
+
+    def snapshot(self, used: int | None = None) -> bytes:
+        """A copy of the first `used` bytes (default: header area plus length)."""
+        end = used if used is not None else min(self.size, OFF_PAYLOAD + max(0, self.length - 4))
+        return bytes(self._view[:end])
