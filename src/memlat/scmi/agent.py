@@ -1,0 +1,209 @@
+"""The agent (OS) side core: tokens, request/response matching, timeouts, size limits.
+
+Follows Linux drivers/firmware/arm_scmi/driver.c: tokens are allocated monotonically
+modulo 1024 skipping those in flight (protocol.md §1.1); a reply is matched by token;
+a command gets `timeout_s` (30 ms by default, protocol.md §1.5) and a reply that comes
+later is recorded in `errors`, as Linux raw mode files it under `raw/errors`
+(protocol.md §1.8). Payloads above `max_msg_size` (104 bytes by default) are refused
+before anything is sent, like xfer_get_init's -ERANGE.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from memlat.errors import DecodeError, ScmiStatusError, ScmiTimeout, TransportError
+from memlat.scmi.header import TOKEN_MAX, Header, MessageType
+from memlat.scmi.message import Message
+from memlat.scmi.smt import MAX_PAYLOAD_LINUX
+from memlat.scmi.status import Status
+from memlat.scmi.transport import Transport
+
+DEFAULT_TIMEOUT_S = 0.030
+
+
+class MessageSizeError(TransportError):
+    """A payload or requested reply larger than the channel's max_msg_size (-ERANGE)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One command and its outcome, for logs and `memlat probe --json`."""
+
+    protocol_id: int
+    message_id: int
+    token: int
+    payload: bytes
+    status: int | None = None
+    reply: bytes = b""
+    error: str | None = None
+
+    def as_json(self) -> dict[str, object]:
+        """The decisions.md §5 JSON line: protocol, message_id, token, status, payload, reply."""
+        out: dict[str, object] = {
+            "protocol": self.protocol_id,
+            "message_id": self.message_id,
+            "token": self.token,
+            "status": self.status,
+            "payload": self.payload.hex(),
+            "reply": self.reply.hex(),
+        }
+        if self.error is not None:
+            out["error"] = self.error
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class StrayReply:
+    """A reply nobody was waiting for: late (its command timed out) or unexpected."""
+
+    header: Header
+    data: bytes
+    late: bool
+
+
+@dataclass
+class Agent:
+    """Synchronous SCMI agent over any `Transport`."""
+
+    transport: Transport
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    max_msg_size: int = MAX_PAYLOAD_LINUX
+    log: list[Exchange] = field(default_factory=list)
+    errors: list[StrayReply] = field(default_factory=list)
+    observers: list[Callable[[Exchange], None]] = field(default_factory=list)
+    _last_token: int = -1
+    _in_flight: set[int] = field(default_factory=set)
+    _timed_out: set[int] = field(default_factory=set)
+
+    # -- tokens -----------------------------------------------------------------------
+    def _allocate_token(self) -> int:
+        start = (self._last_token + 1) % TOKEN_MAX
+        for step in range(TOKEN_MAX):
+            token = (start + step) % TOKEN_MAX
+            if token not in self._in_flight:
+                self._in_flight.add(token)
+                self._last_token = token
+                return token
+        raise TransportError(f"all {TOKEN_MAX} tokens are in flight")
+
+    @property
+    def in_flight(self) -> frozenset[int]:
+        """Tokens sent and not yet answered."""
+        return frozenset(self._in_flight)
+
+    # -- transfer ---------------------------------------------------------------------
+    def send(self, protocol_id: int, message_id: int, payload: bytes = b"") -> Header:
+        """Send one command; returns its header (with the allocated token)."""
+        if len(payload) > self.max_msg_size:
+            raise MessageSizeError(
+                f"protocol {protocol_id:#x} message {message_id:#x}: payload of "
+                f"{len(payload)} bytes exceeds max_msg_size {self.max_msg_size}"
+            )
+        token = self._allocate_token()
+        header = Header(message_id, protocol_id, token, MessageType.COMMAND)
+        try:
+            self.transport.send(Message(header, bytes(payload)).to_bytes())
+        except BaseException:
+            self._in_flight.discard(token)
+            raise
+        return header
+
+    def wait(self, header: Header, rx_size: int | None = None) -> Message:
+        """Wait for the reply to `header`; other replies that arrive are filed in `errors`."""
+        deadline = time.monotonic() + self.timeout_s
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self._timed_out.add(header.token)
+                    raise ScmiTimeout(
+                        f"no reply to protocol {header.protocol_id:#x} message "
+                        f"{header.message_id:#x} token {header.token} within "
+                        f"{self.timeout_s * 1000:.0f} ms"
+                    )
+                data = self.transport.receive(remaining)
+                if data is None:
+                    continue
+                reply = self._match(header, data)
+                if reply is not None:
+                    return _clip(reply, rx_size)
+        finally:
+            self._in_flight.discard(header.token)
+
+    def _match(self, header: Header, data: bytes) -> Message | None:
+        try:
+            reply = Message.from_bytes(data)
+        except DecodeError as exc:
+            raise TransportError(f"undecodable reply: {exc}") from exc
+        got = reply.header
+        if (got.token, got.protocol_id, got.message_id) == (
+            header.token, header.protocol_id, header.message_id
+        ):
+            if len(reply.payload) < 4:
+                raise TransportError(
+                    f"reply to token {header.token} has {len(reply.payload)} payload bytes, "
+                    "no status word"
+                )
+            return reply
+        late = got.token in self._timed_out
+        self._timed_out.discard(got.token)
+        self.errors.append(StrayReply(got, bytes(data), late))
+        return None
+
+    def xfer(self, protocol_id: int, message_id: int, payload: bytes = b"", *,
+             rx_size: int | None = None) -> Message:
+        """Send a command and return its reply (any status). Logs the exchange."""
+        if rx_size is not None and rx_size > self.max_msg_size:
+            raise MessageSizeError(
+                f"requested reply of {rx_size} bytes exceeds max_msg_size {self.max_msg_size}"
+            )
+        header = self.send(protocol_id, message_id, payload)
+        try:
+            reply = self.wait(header, rx_size)
+        except TransportError as exc:
+            self._record(Exchange(protocol_id, message_id, header.token, bytes(payload),
+                                  error=str(exc)))
+            raise
+        self._record(Exchange(protocol_id, message_id, header.token, bytes(payload),
+                              reply.status, reply.values))
+        return reply
+
+    def call(self, protocol_id: int, message_id: int, payload: bytes = b"", *,
+             rx_size: int | None = None, what: str | None = None) -> bytes:
+        """Like xfer, but raise ScmiStatusError unless SUCCESS; returns the values."""
+        reply = self.xfer(protocol_id, message_id, payload, rx_size=rx_size)
+        if reply.status != Status.SUCCESS:
+            label = what or f"protocol {protocol_id:#x} message {message_id:#x}"
+            raise ScmiStatusError(label, reply.status)
+        return reply.values
+
+    def _record(self, exchange: Exchange) -> None:
+        self.log.append(exchange)
+        for observer in list(self.observers):
+            observer(exchange)
+
+    def drain(self, timeout_s: float = 0.0) -> list[StrayReply]:
+        """Collect replies still queued (late ones) into `errors`; returns the new ones."""
+        before = len(self.errors)
+        while (data := self.transport.receive(timeout_s)) is not None:
+            try:
+                got = Message.from_bytes(data).header
+            except DecodeError:
+                continue
+            self.errors.append(StrayReply(got, bytes(data), got.token in self._timed_out))
+            self._timed_out.discard(got.token)
+        return self.errors[before:]
+
+    def close(self) -> None:
+        """Close the transport."""
+        self.transport.close()
+
+
+def _clip(reply: Message, rx_size: int | None) -> Message:
+    """Linux fetch_response: keep the status plus at most rx_size return bytes."""
+    if rx_size is None:
+        return reply
+    return Message(reply.header, reply.payload[: 4 + rx_size])

@@ -1,0 +1,192 @@
+"""The platform (firmware) side: a registry of protocol handlers and one dispatcher.
+
+Every command gets exactly one well-formed reply with the command's header
+(protocol.md §1.1); nothing a caller sends makes `Platform.handle` raise. Statuses
+follow the SCMI specification and SCP-firmware: an unknown or unadvertised protocol
+answers NOT_SUPPORTED, an unknown message id NOT_FOUND, a payload of the wrong size
+PROTOCOL_ERROR, a protocol the agent may not use DENIED.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from memlat.errors import DecodeError
+from memlat.scmi.header import Header, MessageType
+from memlat.scmi.message import Message
+from memlat.scmi.smt import SmtArea
+from memlat.scmi.status import Status
+
+log = logging.getLogger(__name__)
+
+# Messages every protocol implements (protocol.md §1.3).
+PROTOCOL_VERSION = 0x0
+PROTOCOL_ATTRIBUTES = 0x1
+PROTOCOL_MESSAGE_ATTRIBUTES = 0x2
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What a command handler returns: a status and the return values after it."""
+
+    status: int
+    values: bytes = b""
+
+    @classmethod
+    def ok(cls, values: bytes = b"") -> Reply:
+        """A SUCCESS reply."""
+        return cls(Status.SUCCESS, values)
+
+    @classmethod
+    def error(cls, status: Status) -> Reply:
+        """A reply with only a failure status."""
+        return cls(int(status))
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """Who is calling: the agent id of the channel the command arrived on."""
+
+    agent_id: int
+    platform: Platform
+
+
+CommandHandler = Callable[[CallContext, bytes], Reply]
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One implemented message: its handler and the request sizes it accepts.
+
+    `sizes` None means the handler checks the size itself (variable-length payloads).
+    """
+
+    handler: CommandHandler
+    sizes: tuple[int, ...] | None = (0,)
+    attributes: int = 0
+
+
+class ProtocolHandler(ABC):
+    """One protocol on the platform side (one module per protocol, like Linux)."""
+
+    protocol_id: int
+    version: int
+
+    @abstractmethod
+    def commands(self) -> Mapping[int, Command]:
+        """Implemented message ids beyond the three common ones, with their handlers."""
+
+    def attributes(self, ctx: CallContext) -> int:
+        """The PROTOCOL_ATTRIBUTES value."""
+        return 0
+
+
+@dataclass
+class Platform:
+    """Dispatches commands to protocol handlers and builds replies; never raises.
+
+    `allowed(agent_id, protocol_id)` decides access; the base protocol's permission
+    commands change it. `on_message` observers see every (command, reply) pair.
+    """
+
+    handlers: dict[int, ProtocolHandler] = field(default_factory=dict)
+    denied: set[tuple[int, int]] = field(default_factory=set)
+    observers: list[Callable[[int, Message, Message | None], None]] = field(default_factory=list)
+
+    def register(self, handler: ProtocolHandler) -> None:
+        """Add a protocol handler (replacing one with the same id)."""
+        self.handlers[handler.protocol_id] = handler
+
+    def protocol_ids(self) -> list[int]:
+        """Registered protocol ids, ascending."""
+        return sorted(self.handlers)
+
+    def allowed(self, agent_id: int, protocol_id: int) -> bool:
+        """May `agent_id` use `protocol_id`? Base (0x10) is always allowed."""
+        return protocol_id == 0x10 or (agent_id, protocol_id) not in self.denied
+
+    # -- dispatch ---------------------------------------------------------------------
+    def handle(self, command: Message, agent_id: int = 1) -> Message | None:
+        """The reply to one command, or None when it is not a command (no reply owed)."""
+        if command.header.type != MessageType.COMMAND:
+            reply = None
+        else:
+            reply = Message.response(command.header, *self._dispatch(command, agent_id))
+        for observer in list(self.observers):
+            observer(agent_id, command, reply)
+        return reply
+
+    def handle_bytes(self, data: bytes, agent_id: int = 1) -> bytes | None:
+        """Raw command bytes in, raw reply bytes out; None is a transport-level refusal."""
+        try:
+            command = Message.from_bytes(data)
+        except DecodeError:
+            return None
+        reply = self.handle(command, agent_id)
+        return None if reply is None else reply.to_bytes()
+
+    def serve_area(self, area: SmtArea, agent_id: int = 1) -> bool:
+        """Answer the command in an SMT area (doorbell handler). True if an IRQ is owed."""
+        try:
+            command = area.read_command()
+        except DecodeError:
+            area.write_error()
+            return bool(area.flags)
+        reply = self.handle(command, agent_id)
+        if reply is None:
+            area.write_error()
+            return bool(area.flags)
+        return area.write_response(reply)
+
+    def _dispatch(self, command: Message, agent_id: int) -> tuple[int, bytes]:
+        header: Header = command.header
+        handler = self.handlers.get(header.protocol_id)
+        if handler is None:
+            return Status.NOT_SUPPORTED, b""
+        if not self.allowed(agent_id, header.protocol_id):
+            return Status.DENIED, b""
+        ctx = CallContext(agent_id, self)
+        try:
+            reply = self._call(handler, ctx, header.message_id, command.payload)
+        except DecodeError:
+            reply = Reply.error(Status.PROTOCOL_ERROR)
+        except Exception:  # the platform never raises on input (issue contract)
+            log.exception("handler of protocol %#x message %#x failed",
+                          header.protocol_id, header.message_id)
+            reply = Reply.error(Status.GENERIC_ERROR)
+        return reply.status, reply.values
+
+    def _call(self, handler: ProtocolHandler, ctx: CallContext, message_id: int,
+              payload: bytes) -> Reply:
+        if message_id == PROTOCOL_VERSION:
+            return _sized(payload, (0,)) or Reply.ok(struct.pack("<I", handler.version))
+        if message_id == PROTOCOL_ATTRIBUTES:
+            return _sized(payload, (0,)) or Reply.ok(struct.pack("<I", handler.attributes(ctx)))
+        commands = handler.commands()
+        if message_id == PROTOCOL_MESSAGE_ATTRIBUTES:
+            return _sized(payload, (4,)) or _message_attributes(commands, payload)
+        command = commands.get(message_id)
+        if command is None:
+            return Reply.error(Status.NOT_FOUND)
+        if command.sizes is not None and (refused := _sized(payload, command.sizes)):
+            return refused
+        return command.handler(ctx, payload)
+
+
+def _sized(payload: bytes, sizes: tuple[int, ...]) -> Reply | None:
+    """PROTOCOL_ERROR when the payload has none of the accepted sizes, else None."""
+    return None if len(payload) in sizes else Reply.error(Status.PROTOCOL_ERROR)
+
+
+def _message_attributes(commands: Mapping[int, Command], payload: bytes) -> Reply:
+    (message_id,) = struct.unpack_from("<I", payload)
+    if message_id in (PROTOCOL_VERSION, PROTOCOL_ATTRIBUTES, PROTOCOL_MESSAGE_ATTRIBUTES):
+        return Reply.ok(struct.pack("<I", 0))
+    command = commands.get(message_id)
+    if command is None:
+        return Reply.error(Status.NOT_FOUND)
+    return Reply.ok(struct.pack("<I", command.attributes))
