@@ -1,0 +1,5 @@
+"""`python -m memlat` runs the command line."""
+
+from memlat.cli import main
+
+main()
