@@ -1,0 +1,226 @@
+"""The batch engine: the reference governor over a whole trace at once, with numpy.
+
+Same integer semantics as `memlat.governor.reference` (algorithm.md §2.11,
+decisions.md §2), vectorised over windows:
+
+* the only state that crosses windows is the stale IPM (kept when a window has no
+  misses); it is a forward fill along the window axis, done with
+  `np.maximum.accumulate` over "last window with misses" indices;
+* the adaptive snap is stateless for the vote (V3 rule, algorithm.md §2.4): with fixed
+  knobs the snapped vote depends only on this window's max;
+* map lookup is `np.searchsorted` on the running maximum of the row keys, which equals
+  "first row whose key >= x" even for a table that is not ascending.
+
+Monitors that share every qualification knob share one per-CPU "qualified frequency"
+array, so the work per window is a few passes over the (windows, cpus) arrays.
+An optional numba kernel (`use_numba=True`) does the same in one compiled loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from memlat.governor.spec import (
+    N_COUNTERS,
+    UNUSED_EVENT,
+    CounterTrace,
+    GovernorConfig,
+    GroupSpec,
+    MonitorSpec,
+)
+
+_M32 = np.uint64(0xFFFF_FFFF)
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """Decisions for every window of a trace.
+
+    monitor_targets: (windows, total monitors) int64, columns in `config.monitors` order.
+    group_votes: (windows, groups) int64, after the adaptive snap.
+    changed: (windows, groups) bool, vote differs from the previous window (first: from 0).
+    """
+
+    monitor_targets: np.ndarray
+    group_votes: np.ndarray
+    changed: np.ndarray
+
+
+def _u64(x: np.ndarray) -> np.ndarray:
+    return x if x.dtype == np.uint64 else x.astype(np.uint64)
+
+
+def _div0(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Element-wise a // b on uint64, 0 where b == 0."""
+    zero = b == 0
+    q = a // np.where(zero, np.uint64(1), b)
+    q[zero] = 0
+    return q
+
+
+def _mult_frac_100(n: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """mult_frac(100, u32(n), u32(d)) with u32 partial products (algorithm.md §1.4)."""
+    n = n & _M32
+    d = d & _M32
+    zero = d == 0
+    ds = np.where(zero, np.uint64(1), d)
+    q = np.uint64(100) // ds
+    r = np.uint64(100) % ds
+    out = (((q * n) & _M32) + (((r * n) & _M32) // ds)) & _M32
+    out[zero] = 0
+    return out.astype(np.int64)
+
+
+class _Counters:
+    """Lazy views of counter columns of a (W, C, N) uint64 delta array."""
+
+    def __init__(self, deltas: np.ndarray) -> None:
+        self.deltas = deltas
+        self._cache: dict[int, np.ndarray] = {}
+        self.shape = deltas.shape[:2]
+
+    def __getitem__(self, event: int) -> np.ndarray:
+        if event == UNUSED_EVENT or not 0 <= event < N_COUNTERS:
+            return np.zeros(self.shape, np.uint64)
+        if event not in self._cache:
+            self._cache[event] = np.ascontiguousarray(self.deltas[:, :, event])
+        return self._cache[event]
+
+
+def _stale_fill(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Forward-fill `values` along axis 0 from rows where `valid`; 0 before the first."""
+    w = values.shape[0]
+    idx = np.where(valid, np.arange(w, dtype=np.int64)[:, None], -1)
+    np.maximum.accumulate(idx, axis=0, out=idx)
+    filled = np.take_along_axis(values, np.maximum(idx, 0), axis=0)
+    filled[idx < 0] = 0
+    return filled
+
+
+def _qual_key(mon: MonitorSpec) -> tuple[int, ...]:
+    """The knobs that decide a CPU's candidate (everything but cpumask and the map)."""
+    if mon.compute:
+        return (1,)
+    return (0, mon.ipm_ceil, mon.fe_stall_floor, mon.be_stall_floor, mon.wb_pct,
+            mon.ipm_filter, mon.freq_scale_pct, mon.freq_scale_floor_mhz,
+            mon.freq_scale_ceil_mhz)
+
+
+def _candidates(mon: MonitorSpec, f: np.ndarray, fe: np.ndarray, be: np.ndarray,
+                ipm: np.ndarray, wb: np.ndarray) -> np.ndarray:
+    """(W, C) int64 candidate per CPU for `mon`'s knobs; 0 where the CPU does not qualify.
+
+    0 is a safe "no candidate": best starts at 0 and only grows (algorithm.md §2.1).
+    """
+    if mon.compute:
+        return f.astype(np.int64)
+    plain = (wb >= mon.wb_pct) & (ipm <= mon.ipm_filter)
+    lat = ~plain & (ipm <= mon.ipm_ceil)
+    cand = f
+    if mon.freq_scale_pct != 0:
+        gate = lat & (f > mon.freq_scale_floor_mhz) & (f < mon.freq_scale_ceil_mhz)
+        gate &= (fe >= mon.fe_stall_floor) | (be >= mon.be_stall_floor)
+        if gate.any():
+            diff = (np.int64(mon.ipm_ceil) - ipm).astype(np.uint64)
+            prod = ((f.astype(np.uint64) * diff) & _M32) * np.uint64(mon.freq_scale_pct)
+            den = (mon.ipm_ceil * 100) & 0xFFFF_FFFF
+            boost = (prod & _M32) // np.uint64(den) if den else np.zeros_like(prod)
+            boosted = np.minimum(np.int64(mon.freq_scale_ceil_mhz),
+                                 ((f.astype(np.uint64) + boost) & _M32).astype(np.int64))
+            cand = np.where(gate, boosted, f)
+    return np.where(plain | lat, cand, 0).astype(np.int64)
+
+
+def _map_targets(mon: MonitorSpec, best: np.ndarray) -> np.ndarray:
+    """MAP(best), scaled to kHz unless a level monitor, clamped (algorithm.md §2.2)."""
+    if not mon.map_rows:
+        mem = np.zeros(best.shape, np.int64)
+    else:
+        keys = np.maximum.accumulate(np.array([r[0] for r in mon.map_rows], np.int64))
+        scale = 1 if mon.is_level else 1000
+        vals = np.array([r[1] * scale for r in mon.map_rows], np.int64)
+        idx = np.searchsorted(keys, best, side="left")
+        mem = vals[np.minimum(idx, len(vals) - 1)]
+    # min then max, as the reference: a min above max yields max
+    return np.minimum(np.maximum(mem, mon.min_freq), mon.max_freq).astype(np.int64)
+
+
+def _adaptive(grp: GroupSpec, vote: np.ndarray) -> np.ndarray:
+    """V3 adaptive snap (algorithm.md §2.4), vectorised; identity when both knobs are 0."""
+    low, high = grp.adaptive_low_khz, grp.adaptive_high_khz
+    if low == 0 and high == 0:
+        return vote
+    return np.where(vote < low, low, np.where(vote < high, high, vote)).astype(np.int64)
+
+
+def cpu_frequency(config: GovernorConfig, trace: CounterTrace) -> np.ndarray:
+    """(W, C) int64 effective frequency in MHz (decisions.md §2, methods 0 and 1)."""
+    ctr = _Counters(_u64(trace.deltas))
+    cyc = ctr[config.common.cyc]
+    if config.method == 0:
+        ncpu = trace.ncpus
+        cmax = np.zeros(ncpu, np.uint64)
+        k = min(ncpu, len(config.cluster_max_mhz))
+        cmax[:k] = np.asarray(config.cluster_max_mhz[:k], np.uint64)
+        f = _div0(cyc * cmax[None, :], ctr[config.common.const_cyc])
+    else:
+        dt = np.maximum(trace.dt_us, 0).astype(np.uint64)
+        f = _div0(cyc, dt)
+    return (f & _M32).astype(np.int64)
+
+
+def run_trace(config: GovernorConfig, trace: CounterTrace, *,
+              use_numba: bool = False) -> BatchResult:
+    """Run the governor over every window of `trace` from a fresh state.
+
+    With use_numba=True the compiled kernel of `memlat.governor._numba` is used (it
+    raises ImportError when numba is missing); results are identical.
+    """
+    if use_numba:
+        from memlat.governor._numba import run_trace_numba
+
+        return run_trace_numba(config, trace)
+    deltas = _u64(trace.deltas)
+    ctr = _Counters(deltas)
+    w, ncpu = trace.windows, trace.ncpus
+    ev = config.common
+    f = cpu_frequency(config, trace)
+    cyc = ctr[ev.cyc]
+    full = np.full((w, ncpu), 100, np.int64)
+    fe = full if ev.fe_stall == UNUSED_EVENT else _mult_frac_100(ctr[ev.fe_stall], cyc)
+    be = full if ev.be_stall == UNUSED_EVENT else _mult_frac_100(ctr[ev.be_stall], cyc)
+    inst = ctr[ev.inst]
+
+    n_mon = len(config.monitors)
+    targets = np.zeros((w, n_mon), np.int64)
+    votes = np.zeros((w, len(config.groups)), np.int64)
+    col = 0
+    for g, grp in enumerate(config.groups):
+        miss = ctr[grp.miss_event]
+        has_miss = miss > 0
+        raw = (_div0(inst, miss) & _M32).astype(np.int64)
+        ipm = _stale_fill(raw, has_miss)  # decisions.md §2: stale IPM when miss == 0
+        if grp.wb_event != UNUSED_EVENT and grp.acc_event != UNUSED_EVENT:
+            wb = _mult_frac_100(ctr[grp.wb_event], ctr[grp.acc_event])
+        else:
+            wb = np.zeros((w, ncpu), np.int64)
+        cache: dict[tuple[int, ...], np.ndarray] = {}
+        vote = np.zeros(w, np.int64)
+        for mon in grp.monitors:
+            cpus = [c for c in mon.cpus() if c < ncpu]  # absent CPUs are idle
+            if cpus:
+                key = _qual_key(mon)
+                if key not in cache:
+                    cache[key] = _candidates(mon, f, fe, be, ipm, wb)
+                best = cache[key][:, cpus].max(axis=1)
+            else:
+                best = np.zeros(w, np.int64)
+            tgt = _map_targets(mon, best)
+            targets[:, col] = tgt
+            np.maximum(vote, tgt, out=vote)
+            col += 1
+        votes[:, g] = _adaptive(grp, vote)
+    prev = np.vstack([np.zeros((1, votes.shape[1]), np.int64), votes[:-1]])
+    return BatchResult(targets, votes, votes != prev)
