@@ -97,6 +97,7 @@ class Agent:
     # -- transfer ---------------------------------------------------------------------
     def send(self, protocol_id: int, message_id: int, payload: bytes = b"") -> Header:
         """Send one command; returns its header (with the allocated token)."""
+        protocol_id, message_id = int(protocol_id), int(message_id)  # IntEnum -> plain int
         if len(payload) > self.max_msg_size:
             raise MessageSizeError(
                 f"protocol {protocol_id:#x} message {message_id:#x}: payload of "
@@ -156,6 +157,7 @@ class Agent:
     def xfer(self, protocol_id: int, message_id: int, payload: bytes = b"", *,
              rx_size: int | None = None) -> Message:
         """Send a command and return its reply (any status). Logs the exchange."""
+        protocol_id, message_id = int(protocol_id), int(message_id)
         if rx_size is not None and rx_size > self.max_msg_size:
             raise MessageSizeError(
                 f"requested reply of {rx_size} bytes exceeds max_msg_size {self.max_msg_size}"

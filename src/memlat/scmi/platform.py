@@ -5,6 +5,11 @@ Every command gets exactly one well-formed reply with the command's header
 follow the SCMI specification and SCP-firmware: an unknown or unadvertised protocol
 answers NOT_SUPPORTED, an unknown message id NOT_FOUND, a payload of the wrong size
 PROTOCOL_ERROR, a protocol the agent may not use DENIED.
+
+Access control: `denied` holds (agent_id, protocol_id) pairs and `denied_devices`
+(agent_id, device_id) pairs; the base protocol's permission commands edit both. This
+emulator exposes one device, 0, that holds every protocol (docs/scmi.md), so denying
+device 0 to an agent denies it every protocol but base.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import logging
 import struct
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 
 from memlat.errors import DecodeError
@@ -27,6 +32,8 @@ log = logging.getLogger(__name__)
 PROTOCOL_VERSION = 0x0
 PROTOCOL_ATTRIBUTES = 0x1
 PROTOCOL_MESSAGE_ATTRIBUTES = 0x2
+BASE_PROTOCOL_ID = 0x10
+DEVICE_ID = 0  # the single device of this emulator (docs/scmi.md)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,18 +91,27 @@ class ProtocolHandler(ABC):
         """The PROTOCOL_ATTRIBUTES value."""
         return 0
 
+    def state(self) -> Hashable:
+        """A comparable snapshot of the handler's mutable state (for "a refused message
+        changes no state" checks); stateless handlers return None."""
+        return None
+
 
 @dataclass
 class Platform:
     """Dispatches commands to protocol handlers and builds replies; never raises.
 
     `allowed(agent_id, protocol_id)` decides access; the base protocol's permission
-    commands change it. `on_message` observers see every (command, reply) pair.
+    commands change it. `advertised` (None: every registered protocol) limits which
+    registered protocols answer at all; others get NOT_SUPPORTED like unknown ones.
+    `observers` see every (agent_id, command, reply) triple.
     """
 
     handlers: dict[int, ProtocolHandler] = field(default_factory=dict)
     denied: set[tuple[int, int]] = field(default_factory=set)
     observers: list[Callable[[int, Message, Message | None], None]] = field(default_factory=list)
+    denied_devices: set[tuple[int, int]] = field(default_factory=set)
+    advertised: set[int] | None = None
 
     def register(self, handler: ProtocolHandler) -> None:
         """Add a protocol handler (replacing one with the same id)."""
@@ -105,9 +121,27 @@ class Platform:
         """Registered protocol ids, ascending."""
         return sorted(self.handlers)
 
+    def is_advertised(self, protocol_id: int) -> bool:
+        """Does the platform offer `protocol_id` at all (base always)?"""
+        if protocol_id == BASE_PROTOCOL_ID:
+            return protocol_id in self.handlers
+        return self.advertised is None or protocol_id in self.advertised
+
     def allowed(self, agent_id: int, protocol_id: int) -> bool:
         """May `agent_id` use `protocol_id`? Base (0x10) is always allowed."""
-        return protocol_id == 0x10 or (agent_id, protocol_id) not in self.denied
+        if protocol_id == BASE_PROTOCOL_ID:
+            return True
+        return ((agent_id, DEVICE_ID) not in self.denied_devices
+                and (agent_id, protocol_id) not in self.denied)
+
+    def state(self) -> tuple[Hashable, ...]:
+        """A comparable snapshot of everything commands can change (tests use it to
+        show that a refused command changed nothing)."""
+        return (
+            frozenset(self.denied),
+            frozenset(self.denied_devices),
+            tuple((pid, self.handlers[pid].state()) for pid in sorted(self.handlers)),
+        )
 
     # -- dispatch ---------------------------------------------------------------------
     def handle(self, command: Message, agent_id: int = 1) -> Message | None:
@@ -145,7 +179,8 @@ class Platform:
     def _dispatch(self, command: Message, agent_id: int) -> tuple[int, bytes]:
         header: Header = command.header
         handler = self.handlers.get(header.protocol_id)
-        if handler is None:
+        # SCP-firmware mod_scmi.c: a protocol without a handler answers SCMI_NOT_SUPPORTED
+        if handler is None or not self.is_advertised(header.protocol_id):
             return Status.NOT_SUPPORTED, b""
         if not self.allowed(agent_id, header.protocol_id):
             return Status.DENIED, b""
