@@ -1,0 +1,490 @@
+"""Shared-memory SMT channel between processes (protocol.md §1.5, §1.6).
+
+The channel is a file mapped by both sides (`PATH`, 0x400 bytes, mode 0600): the A2P
+area at 0x000 and the P2A area at 0x200 (0x200 bytes each, like `cpu_scp_lpri0/1` on
+X1E80100; memlat sends nothing P2A, so that area stays FREE with flags 0, §1.6). The
+layout inside an area is exactly §1.5, handled by `SmtArea`.
+
+Doorbells stand in for the CPUCP mailbox (§1.6). A control socket `PATH.ctl` (0600)
+hands the agent its doorbell file descriptors (SCM_RIGHTS) and tells each side when the
+other one is gone, so a dead platform is an error, not a hang. Kinds:
+
+- ``eventfd`` (default): one eventfd per direction; the agent writes 1 to ring, the
+  platform writes 1 to raise the completion "interrupt". Fastest in `memlat bench`.
+- ``pipe``: one pipe per direction, one byte per ring.
+- ``poll``: no doorbell at all; the agent bumps a counter in the area's
+  implementation-defined reserved word (offset 0x08, §1.5) and the platform spins on it;
+  completion is always by polling the channel status.
+
+Completion follows the channel flags (§1.5): with INTR_ENABLED the platform rings the
+P2A doorbell after marking the channel FREE; with flags 0 the agent polls for FREE and
+its token. An interrupt that arrives while the channel is not FREE is ignored, as Linux
+does ("spurious A2P IRQ").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import mmap
+import os
+import select
+import socket
+import struct
+import time
+from pathlib import Path
+
+from memlat.errors import DecodeError, TransportError
+from memlat.scmi.header import Header
+from memlat.scmi.message import Message
+from memlat.scmi.platform import Platform
+from memlat.scmi.smt import (
+    DEFAULT_AREA_SIZE,
+    MAX_PAYLOAD_LINUX,
+    OFF_RESERVED2,
+    ChannelStatus,
+    SmtArea,
+)
+from memlat.scmi.transport import Transport
+from memlat.transports.frontend import FrontEnd, PlatformGate, as_gate
+
+A2P_OFFSET = 0x000
+P2A_OFFSET = DEFAULT_AREA_SIZE
+FILE_SIZE = 2 * DEFAULT_AREA_SIZE
+DOORBELLS = ("eventfd", "pipe", "poll")
+DEFAULT_DOORBELL = "eventfd"  # measured fastest; see docs/transports.md
+_SPIN_S = 200e-6  # pure spinning before a poll-mode waiter starts to sleep
+
+
+def control_path(path: str | os.PathLike[str]) -> str:
+    """The control socket that goes with channel file `path`."""
+    return f"{os.fspath(path)}.ctl"
+
+
+class _Doorbell:
+    """One direction's doorbell: ring() on one side, wait()/clear() on the other."""
+
+    def __init__(self, kind: str, read_fd: int, write_fd: int):
+        self.kind = kind
+        self.read_fd = read_fd
+        self.write_fd = write_fd
+
+    @classmethod
+    def create(cls, kind: str) -> _Doorbell:
+        if kind == "eventfd":
+            fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+            return cls(kind, fd, fd)
+        if kind == "pipe":
+            r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+            return cls(kind, r, w)
+        raise ValueError(f"doorbell kind {kind!r} has no file descriptors")
+
+    def ring(self) -> None:
+        if self.kind == "eventfd":
+            os.eventfd_write(self.write_fd, 1)
+        else:
+            os.write(self.write_fd, b"\x01")
+
+    def clear(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            if self.kind == "eventfd":
+                os.eventfd_read(self.read_fd)
+            else:
+                os.read(self.read_fd, 4096)
+
+    def close(self) -> None:
+        for fd in {self.read_fd, self.write_fd}:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _map(path: str, create: bool) -> tuple[int, mmap.mmap]:
+    flags = os.O_RDWR | (os.O_CREAT | os.O_TRUNC if create else 0)
+    old = os.umask(0o077)
+    try:
+        fd = os.open(path, flags, 0o600)
+    finally:
+        os.umask(old)
+    try:
+        if create:
+            os.ftruncate(fd, FILE_SIZE)
+        elif os.fstat(fd).st_size < FILE_SIZE:
+            raise TransportError(f"shm:{path}: file of {os.fstat(fd).st_size} bytes is "
+                                 f"smaller than the {FILE_SIZE}-byte channel")
+        return fd, mmap.mmap(fd, FILE_SIZE)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+# -- agent side -----------------------------------------------------------------------
+class ShmTransport(Transport):
+    """Agent side of the shared-memory channel served by `ShmFrontEnd` at `path`.
+
+    `interrupt` asks for completion interrupts (flags bit0, §1.5); it is ignored with a
+    ``poll`` doorbell. `busy_timeout_s` bounds the wait for a FREE channel before a send
+    (Linux: 2 × rx timeout, "Timeout waiting for a free TX channel").
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, interrupt: bool = True,
+                 connect_timeout_s: float = 2.0, busy_timeout_s: float = 0.060):
+        self.path = os.fspath(path)
+        self.name = f"shm:{self.path}"
+        self.max_msg_size = MAX_PAYLOAD_LINUX
+        self.busy_timeout_s = busy_timeout_s
+        self._ctl = self._connect(connect_timeout_s)
+        try:
+            hello, fds = self._handshake(connect_timeout_s)
+            self.doorbell_kind: str = hello["doorbell"]
+            self.interrupt = interrupt and self.doorbell_kind != "poll"
+            self._a2p = self._p2a = None
+            if self.doorbell_kind != "poll":
+                # fds: A2P doorbell write end, P2A doorbell read end
+                self._a2p = _Doorbell(self.doorbell_kind, fds[0], fds[0])
+                self._p2a = _Doorbell(self.doorbell_kind, fds[1], fds[1])
+            self._fd, self._mm = _map(self.path, create=False)
+        except BaseException:
+            self._ctl.close()
+            raise
+        self.area = SmtArea(memoryview(self._mm)[A2P_OFFSET:A2P_OFFSET + DEFAULT_AREA_SIZE])
+        self._pending: Header | None = None
+        self._stray: list[bytes] = []
+        self._poller = select.poll()
+        self._poller.register(self._ctl.fileno(), select.POLLIN)
+        if self._p2a is not None:
+            self._poller.register(self._p2a.read_fd, select.POLLIN)
+        self._closed = False
+
+    def _connect(self, timeout_s: float) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout_s)
+        try:
+            sock.connect(control_path(self.path))
+        except OSError as exc:
+            sock.close()
+            raise TransportError(
+                f"shm:{self.path}: cannot reach the platform's control socket "
+                f"{control_path(self.path)} ({exc.strerror or exc}); is `memlat platform "
+                f"serve --shm {self.path}` running?"
+            ) from exc
+        return sock
+
+    def _handshake(self, timeout_s: float) -> tuple[dict, list[int]]:
+        try:
+            data, fds, _flags, _addr = socket.recv_fds(self._ctl, 4096, 4)
+        except (OSError, TimeoutError) as exc:
+            raise TransportError(f"shm:{self.path}: no handshake from the platform "
+                                 f"({exc})") from exc
+        try:
+            hello = json.loads(data.decode())
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise TransportError(f"shm:{self.path}: malformed handshake {data!r}") from exc
+        if "error" in hello:
+            raise TransportError(f"shm:{self.path}: platform refused: {hello['error']}")
+        if hello.get("doorbell") not in DOORBELLS:
+            raise TransportError(f"shm:{self.path}: unknown doorbell {hello.get('doorbell')!r}")
+        self._ctl.setblocking(False)
+        return hello, fds
+
+    # -- helpers ----------------------------------------------------------------------
+    def _check_peer(self) -> None:
+        """Raise if the platform closed the control socket (it exited or was killed)."""
+        try:
+            data = self._ctl.recv(64)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            data = b""
+            reason = str(exc)
+        else:
+            reason = "control socket closed"
+        if not data:
+            what = (f" while token {self._pending.token} was pending"
+                    if self._pending is not None else "")
+            raise TransportError(
+                f"shm:{self.path}: platform is gone ({reason}; process exited or was "
+                f"killed){what}"
+            )
+
+    def _take_reply(self) -> bytes:
+        pending = self._pending
+        self._pending = None
+        if self.area.channel_status & ChannelStatus.ERROR:
+            raise TransportError(
+                f"shm:{self.path}: platform flagged CHANNEL_ERROR for token "
+                f"{pending.token if pending else '?'} (it could not parse the command)"
+            )
+        try:
+            return self.area.read_response().to_bytes()
+        except DecodeError as exc:
+            raise TransportError(f"shm:{self.path}: corrupted reply: {exc}") from exc
+
+    def _wait_free(self) -> None:
+        """Wait for the platform to release the channel; keep a late reply if one lands."""
+        if self.area.is_free:
+            if self._pending is not None:
+                self._stray.append(self._take_reply())
+            return
+        deadline = time.monotonic() + self.busy_timeout_s
+        while not self.area.is_free:
+            self._check_peer()
+            if time.monotonic() >= deadline:
+                raise TransportError(
+                    f"shm:{self.path}: timeout waiting for a free TX channel "
+                    f"({self.busy_timeout_s * 1000:.0f} ms); the platform still owns it"
+                )
+            time.sleep(50e-6)
+        if self._pending is not None:
+            with contextlib.suppress(TransportError):
+                self._stray.append(self._take_reply())
+
+    # -- Transport --------------------------------------------------------------------
+    def send(self, message: bytes) -> None:
+        """Write the command into the A2P area (shmem_tx_prepare) and ring the doorbell."""
+        if self._closed:
+            raise TransportError(f"shm:{self.path}: transport is closed")
+        msg = Message.from_bytes(message)
+        if len(msg.payload) > self.max_msg_size:
+            raise TransportError(f"shm:{self.path}: payload of {len(msg.payload)} bytes "
+                                 f"exceeds max_msg_size {self.max_msg_size}")
+        self._wait_free()
+        if self._p2a is not None:
+            self._p2a.clear()  # drop interrupts of replies already collected
+        self.area.write_command(msg, interrupt=self.interrupt)
+        self._pending = msg.header
+        if self._a2p is not None:
+            self._a2p.ring()
+        else:
+            seq = struct.unpack_from("<I", self._mm, A2P_OFFSET + OFF_RESERVED2)[0]
+            struct.pack_into("<I", self._mm, A2P_OFFSET + OFF_RESERVED2,
+                             (seq + 1) & 0xFFFF_FFFF)
+
+    def _completed(self) -> bool:
+        """Polling completion: FREE or ERROR, and our token in the header (§1.5)."""
+        status = self.area.channel_status
+        return bool(status & (ChannelStatus.FREE | ChannelStatus.ERROR)) and (
+            self._pending is not None and self.area.header.token == self._pending.token
+        )
+
+    def receive(self, timeout_s: float) -> bytes | None:
+        """The reply (or a late reply kept from earlier), or None after `timeout_s`."""
+        if self._stray:
+            return self._stray.pop(0)
+        if self._pending is None:
+            self._check_peer()
+            return None
+        deadline = time.monotonic() + max(0.0, timeout_s)
+        if self.interrupt:
+            while True:
+                remaining = deadline - time.monotonic()
+                events = self._poller.poll(max(0, int(remaining * 1000 + 0.999)))
+                for fd, _ev in events:
+                    if fd == self._ctl.fileno():
+                        self._check_peer()
+                if any(fd != self._ctl.fileno() for fd, _ev in events):
+                    self._p2a.clear()
+                    if self.area.is_free:  # otherwise: spurious IRQ, ignored like Linux
+                        return self._take_reply()
+                if remaining <= 0:
+                    return None
+        spin_until = time.monotonic() + _SPIN_S
+        while True:
+            if self._completed():
+                return self._take_reply()
+            now = time.monotonic()
+            if now >= deadline:
+                self._check_peer()
+                return None
+            if now > spin_until:
+                self._check_peer()
+                time.sleep(min(50e-6, max(0.0, deadline - now)))
+
+    def close(self) -> None:
+        """Unmap and disconnect (the platform then accepts another agent)."""
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(OSError):
+            self._ctl.close()
+        for bell in (self._a2p, self._p2a):
+            if bell is not None:
+                bell.close()
+        self.area = None  # type: ignore[assignment]
+        with contextlib.suppress(BufferError, ValueError):
+            self._mm.close()
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
+
+
+# -- platform side --------------------------------------------------------------------
+class ShmFrontEnd(FrontEnd):
+    """Serves `platform` on the shared-memory channel file `path` (one agent at a time)."""
+
+    def __init__(self, platform: Platform | PlatformGate, path: str | os.PathLike[str], *,
+                 doorbell: str = DEFAULT_DOORBELL, agent_id: int = 1):
+        super().__init__()
+        if doorbell not in DOORBELLS:
+            raise ValueError(f"doorbell must be one of {', '.join(DOORBELLS)}, not {doorbell!r}")
+        self.gate = as_gate(platform)
+        self.path = os.fspath(path)
+        self.name = f"shm:{self.path}"
+        self.doorbell = doorbell
+        self.agent_id = agent_id
+        self.messages = 0
+        self._fd, self._mm = _map(self.path, create=True)
+        self.area = SmtArea(memoryview(self._mm)[A2P_OFFSET:A2P_OFFSET + DEFAULT_AREA_SIZE])
+        self.area.reset()
+        SmtArea(memoryview(self._mm)[P2A_OFFSET:P2A_OFFSET + DEFAULT_AREA_SIZE]).reset()
+        ctl = control_path(self.path)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(ctl)
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o177)  # control socket 0600
+        try:
+            self._listener.bind(ctl)
+        finally:
+            os.umask(old)
+        self._listener.listen(4)
+        self._listener.setblocking(False)
+        self._stop_r, self._stop_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._client: socket.socket | None = None
+        self._a2p: _Doorbell | None = None
+        self._p2a: _Doorbell | None = None
+        self._stopping = False
+        self._cleaned = False
+
+    # -- connection management --------------------------------------------------------
+    def _accept(self) -> None:
+        try:
+            conn, _ = self._listener.accept()
+        except BlockingIOError:
+            return
+        if self._client is not None:
+            with contextlib.suppress(OSError):
+                conn.sendall(json.dumps({"error": f"channel {self.path} already in use by "
+                                                  "another agent"}).encode())
+            conn.close()
+            return
+        self.area.reset()
+        hello = {"doorbell": self.doorbell, "a2p": A2P_OFFSET, "p2a": P2A_OFFSET,
+                 "size": DEFAULT_AREA_SIZE}
+        fds: list[int] = []
+        if self.doorbell != "poll":
+            self._a2p = _Doorbell.create(self.doorbell)
+            self._p2a = _Doorbell.create(self.doorbell)
+            fds = [self._a2p.write_fd, self._p2a.read_fd]
+        try:
+            socket.send_fds(conn, [json.dumps(hello).encode()], fds)
+        except OSError:
+            conn.close()
+            self._drop_client()
+            return
+        conn.setblocking(False)
+        self._client = conn
+
+    def _drop_client(self) -> None:
+        if self._client is not None:
+            with contextlib.suppress(OSError):
+                self._client.close()
+        self._client = None
+        for bell in (self._a2p, self._p2a):
+            if bell is not None:
+                bell.close()
+        self._a2p = self._p2a = None
+        self.area.reset()
+
+    def _client_gone(self) -> bool:
+        try:
+            data = self._client.recv(64) if self._client is not None else b""
+        except BlockingIOError:
+            return False
+        except OSError:
+            data = b""
+        return not data
+
+    def _serve_one(self) -> None:
+        self.messages += 1
+        if self.gate.serve_area(self.area, self.agent_id) and self._p2a is not None:
+            self._p2a.ring()
+
+    # -- loop -------------------------------------------------------------------------
+    def _run(self) -> None:
+        last_seq = struct.unpack_from("<I", self._mm, A2P_OFFSET + OFF_RESERVED2)[0]
+        while not self._stopping:
+            poller = select.poll()
+            poller.register(self._stop_r, select.POLLIN)
+            poller.register(self._listener.fileno(), select.POLLIN)
+            if self._client is not None:
+                poller.register(self._client.fileno(), select.POLLIN)
+            if self._a2p is not None:
+                poller.register(self._a2p.read_fd, select.POLLIN)
+            if self.doorbell == "poll" and self._client is not None:
+                last_seq = self._spin(poller, last_seq)
+                continue
+            for fd, _ev in poller.poll(1000):
+                if fd == self._stop_r:
+                    return
+                if fd == self._listener.fileno():
+                    self._accept()
+                elif self._client is not None and fd == self._client.fileno():
+                    if self._client_gone():
+                        self._drop_client()
+                elif self._a2p is not None and fd == self._a2p.read_fd:
+                    self._a2p.clear()
+                    if not self.area.is_free:
+                        self._serve_one()
+
+    def _spin(self, poller: select.poll, last_seq: int) -> int:
+        """Poll-mode doorbell: spin on the sequence word, checking sockets when idle."""
+        spin_until = time.monotonic() + _SPIN_S
+        while not self._stopping and self._client is not None:
+            seq = struct.unpack_from("<I", self._mm, A2P_OFFSET + OFF_RESERVED2)[0]
+            if seq != last_seq:
+                last_seq = seq
+                if not self.area.is_free:
+                    self._serve_one()
+                spin_until = time.monotonic() + _SPIN_S
+                continue
+            if time.monotonic() > spin_until:
+                events = poller.poll(0)
+                if events:
+                    for fd, _ev in events:
+                        if fd == self._stop_r:
+                            self._stopping = True
+                        elif fd == self._listener.fileno():
+                            self._accept()
+                        elif (self._client is not None and fd == self._client.fileno()
+                              and self._client_gone()):
+                            self._drop_client()
+                    return last_seq
+                time.sleep(50e-6)
+        return last_seq
+
+    def _request_stop(self) -> None:
+        self._stopping = True
+        with contextlib.suppress(OSError):
+            os.write(self._stop_w, b"x")
+
+    def _cleanup(self) -> None:
+        if self._cleaned:
+            return
+        self._cleaned = True
+        self._drop_client()
+        with contextlib.suppress(OSError):
+            self._listener.close()
+        for p in (control_path(self.path), self.path):
+            with contextlib.suppress(FileNotFoundError):
+                Path(p).unlink()
+        self.area = None  # type: ignore[assignment]
+        with contextlib.suppress(BufferError, ValueError):
+            self._mm.close()
+        for fd in (self._fd, self._stop_r, self._stop_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop serving, remove the channel file and control socket."""
+        was_started = self._thread is not None
+        super().stop(timeout_s)
+        if not was_started:
+            self._cleanup()

@@ -1,0 +1,237 @@
+"""SCMI messages over a Unix stream socket, one length-prefixed frame per message.
+
+Frame: u32 little-endian length of the SCMI message, then the message itself (4-byte
+header + payload, protocol.md §1.1). A stream socket with a length prefix works on every
+Unix (SOCK_SEQPACKET is Linux-only for AF_UNIX) and makes a corrupted length detectable:
+a length below 4 or above `MAX_FRAME` ends the connection with a `TransportError` naming
+the value. The socket file is created with owner-only permissions (umask 0177 → 0600).
+The platform side serves any number of clients from one thread; all of them are agent 1
+(the OS), as several processes behind one Linux SCMI agent would be.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import select
+import socket
+import struct
+import time
+from pathlib import Path
+
+from memlat.errors import TransportError
+from memlat.scmi.platform import Platform
+from memlat.scmi.smt import MAX_PAYLOAD_LINUX
+from memlat.scmi.transport import Transport
+from memlat.transports.frontend import FrontEnd, PlatformGate, as_gate
+
+log = logging.getLogger(__name__)
+
+_LEN = struct.Struct("<I")
+#: largest SCMI message a frame may carry (header + status + values of a 0x200 SMT area)
+MAX_FRAME = 0x200
+
+
+def encode_frame(message: bytes) -> bytes:
+    """Length prefix plus message."""
+    return _LEN.pack(len(message)) + message
+
+
+class FrameBuffer:
+    """Accumulates stream bytes and yields whole frames; a bad length raises."""
+
+    def __init__(self, where: str):
+        self.where = where
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> None:
+        """Append bytes read from the socket."""
+        self._buf += data
+
+    def next_frame(self) -> bytes | None:
+        """The next complete message, or None if more bytes are needed."""
+        if len(self._buf) < 4:
+            return None
+        (length,) = _LEN.unpack_from(self._buf)
+        if not 4 <= length <= MAX_FRAME:
+            raise TransportError(
+                f"{self.where}: corrupted frame length {length} (byte offset 0 of the frame; "
+                f"a message is 4..{MAX_FRAME} bytes)"
+            )
+        if len(self._buf) < 4 + length:
+            return None
+        frame = bytes(self._buf[4 : 4 + length])
+        del self._buf[: 4 + length]
+        return frame
+
+
+class UnixTransport(Transport):
+    """Agent side: connects to a `UnixFrontEnd` (or any peer speaking the same frames)."""
+
+    def __init__(self, path: str | os.PathLike[str], *, connect_timeout_s: float = 2.0):
+        self.path = os.fspath(path)
+        self.name = f"unix:{self.path}"
+        self.max_msg_size = MAX_PAYLOAD_LINUX
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._sock.settimeout(connect_timeout_s)
+        try:
+            self._sock.connect(self.path)
+        except OSError as exc:
+            self._sock.close()
+            raise TransportError(
+                f"unix:{self.path}: cannot connect ({exc.strerror or exc}); is `memlat "
+                f"platform serve --unix {self.path}` running?"
+            ) from exc
+        self._sock.settimeout(None)
+        self._frames = FrameBuffer(self.name)
+        self._poller = select.poll()
+        self._poller.register(self._sock.fileno(), select.POLLIN)
+        self._closed = False
+
+    def send(self, message: bytes) -> None:
+        """Send one framed message."""
+        if self._closed:
+            raise TransportError(f"{self.name}: transport is closed")
+        try:
+            self._sock.sendall(encode_frame(message))
+        except OSError as exc:
+            raise TransportError(f"{self.name}: platform is gone ({exc.strerror or exc})") from exc
+
+    def receive(self, timeout_s: float) -> bytes | None:
+        """The next framed reply, or None after `timeout_s`."""
+        deadline = time.monotonic() + max(0.0, timeout_s)
+        while True:
+            frame = self._frames.next_frame()
+            if frame is not None:
+                return frame
+            remaining = deadline - time.monotonic()
+            if not self._poller.poll(max(0, int(remaining * 1000 + 0.999))):
+                if time.monotonic() >= deadline:
+                    return None
+                continue
+            try:
+                data = self._sock.recv(65536)
+            except OSError as exc:
+                raise TransportError(f"{self.name}: receive failed ({exc})") from exc
+            if not data:
+                raise TransportError(
+                    f"{self.name}: platform closed the connection (process exited or was "
+                    "killed)"
+                )
+            self._frames.feed(data)
+
+    def close(self) -> None:
+        """Close the connection."""
+        if not self._closed:
+            self._closed = True
+            self._sock.close()
+
+
+class UnixFrontEnd(FrontEnd):
+    """Platform side: a listening socket at `path` answering framed commands."""
+
+    def __init__(self, platform: Platform | PlatformGate, path: str | os.PathLike[str], *,
+                 agent_id: int = 1):
+        super().__init__()
+        self.gate = as_gate(platform)
+        self.path = os.fspath(path)
+        self.name = f"unix:{self.path}"
+        self.agent_id = agent_id
+        self.messages = 0
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o177)  # the socket file gets 0600 from birth (no chmod race)
+        try:
+            self._listener.bind(self.path)
+        finally:
+            os.umask(old)
+        self._listener.listen(16)
+        self._listener.setblocking(False)
+        self._clients: dict[int, tuple[socket.socket, FrameBuffer]] = {}
+        self._stop_r, self._stop_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._stopping = False
+        self._cleaned = False
+
+    @property
+    def clients(self) -> int:
+        """Connected clients now."""
+        return len(self._clients)
+
+    def _run(self) -> None:
+        poller = select.poll()
+        poller.register(self._stop_r, select.POLLIN)
+        poller.register(self._listener.fileno(), select.POLLIN)
+        while not self._stopping:
+            for fd, _ev in poller.poll(1000):
+                if fd == self._stop_r:
+                    return
+                if fd == self._listener.fileno():
+                    self._accept(poller)
+                elif fd in self._clients:
+                    self._serve_client(poller, fd)
+
+    def _accept(self, poller: select.poll) -> None:
+        try:
+            conn, _ = self._listener.accept()
+        except BlockingIOError:
+            return
+        conn.settimeout(1.0)  # bounds sendall to a client that stopped reading
+        self._clients[conn.fileno()] = (conn, FrameBuffer(self.name))
+        poller.register(conn.fileno(), select.POLLIN)
+
+    def _drop(self, poller: select.poll, fd: int) -> None:
+        conn, _ = self._clients.pop(fd)
+        with contextlib.suppress(KeyError, ValueError):
+            poller.unregister(fd)
+        conn.close()
+
+    def _serve_client(self, poller: select.poll, fd: int) -> None:
+        conn, frames = self._clients[fd]
+        try:
+            data = conn.recv(65536)
+        except OSError:
+            data = b""
+        if not data:
+            self._drop(poller, fd)
+            return
+        frames.feed(data)
+        try:
+            while (frame := frames.next_frame()) is not None:
+                self.messages += 1
+                reply = self.gate.handle_bytes(frame, self.agent_id)
+                if reply is not None:
+                    conn.sendall(encode_frame(reply))
+        except TransportError as exc:
+            log.warning("dropping client: %s", exc)
+            self._drop(poller, fd)
+        except OSError as exc:
+            log.warning("dropping client %s: %s", self.name, exc)
+            self._drop(poller, fd)
+
+    def _request_stop(self) -> None:
+        self._stopping = True
+        with contextlib.suppress(OSError):
+            os.write(self._stop_w, b"x")
+
+    def _cleanup(self) -> None:
+        if self._cleaned:
+            return
+        self._cleaned = True
+        for conn, _ in list(self._clients.values()):
+            conn.close()
+        self._clients.clear()
+        self._listener.close()
+        with contextlib.suppress(FileNotFoundError):
+            Path(self.path).unlink()
+        for fd in (self._stop_r, self._stop_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop serving and remove the socket file."""
+        was_started = self._thread is not None
+        super().stop(timeout_s)
+        if not was_started:
+            self._cleanup()
