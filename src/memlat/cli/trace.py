@@ -1,9 +1,81 @@
-"""`memlat trace` (placeholder until its issue lands)."""
+"""`memlat trace`: convert, synthesise and check counter traces (decisions.md §3)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to `app`."""
+    """Add the `memlat trace` command group to `app`."""
+    trace_app = typer.Typer(help="Counter traces: convert, synthesise, check.",
+                            no_args_is_help=True)
+    app.add_typer(trace_app, name="trace")
+
+    def fail(exc: Exception) -> None:
+        typer.echo(f"memlat trace: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+    @trace_app.command("convert")
+    def convert(
+        src: Path = typer.Argument(..., help="CSV, Parquet or perf stat -I -x, -A output."),
+        dst: Path = typer.Argument(..., help="Output: .parquet/.pq, else CSV."),
+        events: Path | None = typer.Option(None, "--events",
+                                           help="YAML table extending perf event names."),
+        ignore_unknown: bool = typer.Option(False, "--ignore-unknown",
+                                            help="Skip perf events not in the table."),
+        ncpus: int | None = typer.Option(None, "--ncpus", help="Refuse CPUs >= this."),
+    ) -> None:
+        """Convert a trace between CSV, Parquet and perf stat output (auto-detected)."""
+        from memlat.errors import MemlatError
+        from memlat.traces import load_event_table, read_trace, write_trace
+
+        try:
+            table = load_event_table(events) if events else None
+            trace = read_trace(src, ncpus=ncpus, perf_events=table,
+                               ignore_unknown_events=ignore_unknown)
+            write_trace(trace, dst)
+        except MemlatError as exc:
+            fail(exc)
+        typer.echo(f"{trace.windows} windows x {trace.ncpus} CPUs -> {dst}", err=True)
+
+    @trace_app.command("synth")
+    def synth(
+        dst: Path = typer.Argument(..., help="Output: .parquet/.pq, else CSV."),
+        windows: int = typer.Option(1000, "--windows", min=1),
+        cpus: int = typer.Option(12, "--cpus", min=1),
+        seed: int = typer.Option(0, "--seed"),
+        dt_us: int = typer.Option(4000, "--dt-us", min=1),
+        idle: float = typer.Option(0.2, "--idle", min=0.0, max=1.0,
+                                   help="Share of idle CPU-windows."),
+        zero_miss: float = typer.Option(0.1, "--zero-miss", min=0.0, max=1.0),
+        wrap: float = typer.Option(0.02, "--wrap", min=0.0, max=1.0,
+                                   help="Share of samples with deltas beyond 2**32."),
+    ) -> None:
+        """Write a seeded synthetic trace."""
+        from memlat.errors import MemlatError
+        from memlat.traces import synth_trace, write_trace
+
+        trace = synth_trace(windows, cpus, seed=seed, dt_us=dt_us, idle_frac=idle,
+                            zero_miss_frac=zero_miss, wrap_frac=wrap)
+        try:
+            write_trace(trace, dst)
+        except (MemlatError, OSError) as exc:
+            fail(exc)
+        typer.echo(f"{windows} windows x {cpus} CPUs -> {dst}", err=True)
+
+    @trace_app.command("check")
+    def check(
+        src: Path = typer.Argument(..., help="Trace file to validate."),
+        ncpus: int | None = typer.Option(None, "--ncpus", help="Refuse CPUs >= this."),
+    ) -> None:
+        """Validate a trace file and print its shape."""
+        from memlat.errors import MemlatError
+        from memlat.traces import read_trace
+
+        try:
+            trace = read_trace(src, ncpus=ncpus)
+        except MemlatError as exc:
+            fail(exc)
+        typer.echo(f"{src}: {trace.windows} windows x {trace.ncpus} CPUs, ok")
