@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from memlat.config.model import ALL_GROUPS, SocConfig
-from memlat.errors import MemlatError, ScmiStatusError, TransportError
+from memlat.errors import DecodeError, MemlatError, ScmiStatusError, TransportError
 from memlat.qcom import codec
 from memlat.qcom.codec import EvMapMsg, FreqMethod, MapMsg, NodeMsg, SampleMs, ScalarMsg
 from memlat.qcom.ids import PROTOCOL_ID, PROTOCOL_VERSION, Dialect, ParamId, QcomMessage
@@ -244,7 +244,7 @@ def _prelude(agent: Agent, d: Dialect, result: ProbeResult, discover: bool) -> b
 
         try:
             info = base_discover(agent)
-        except (ScmiStatusError, TransportError) as exc:
+        except (ScmiStatusError, TransportError, DecodeError) as exc:
             result.notes.append(f"base discovery failed: {exc}")
             return False
         protocols = getattr(info, "protocols", None)
