@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 from hamoa import hamoa_config, sm8550_config
@@ -85,8 +87,8 @@ def _random_trace(rng: np.random.Generator, config: GovernorConfig, seed: int) -
     return CounterTrace(dt_us=dt, deltas=trace.deltas)
 
 
-def _assert_agree(config: GovernorConfig, trace: CounterTrace) -> None:
-    batch = run_trace(config, trace)
+def _assert_agree(config: GovernorConfig, trace: CounterTrace, use_numba: bool = False) -> None:
+    batch = run_trace(config, trace, use_numba=use_numba)
     gov = ReferenceGovernor(config)
     for w in range(trace.windows):
         res = gov.step(trace.window(w))
@@ -103,12 +105,23 @@ def test_engine_matches_reference_random_configs(seed: int) -> None:
     _assert_agree(config, _random_trace(rng, config, seed))
 
 
+@pytest.mark.parametrize("seed", range(0, 40, 3))
+def test_numba_kernel_matches_reference(seed: int) -> None:
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(1000 + seed)
+    config = _random_config(rng)
+    _assert_agree(config, _random_trace(rng, config, seed), use_numba=True)
+
+
 @pytest.mark.parametrize("method", [0, 1])
 def test_engine_matches_reference_hamoa(method: int) -> None:
     import dataclasses
 
     config = dataclasses.replace(hamoa_config(), method=method)
-    _assert_agree(config, synth_trace(300, 12, seed=7 + method, wrap_frac=0.05))
+    trace = synth_trace(300, 12, seed=7 + method, wrap_frac=0.05)
+    _assert_agree(config, trace)
+    if importlib.util.find_spec("numba") is not None:
+        _assert_agree(config, trace, use_numba=True)
 
 
 def test_engine_matches_reference_sm8550_boost() -> None:

@@ -157,18 +157,27 @@ def _adaptive(grp: GroupSpec, vote: np.ndarray) -> np.ndarray:
 
 def cpu_frequency(config: GovernorConfig, trace: CounterTrace) -> np.ndarray:
     """(W, C) int64 effective frequency in MHz (decisions.md §2, methods 0 and 1)."""
-    ctr = _Counters(_u64(trace.deltas))
+    return _frequency(config, trace, _Counters(_u64(trace.deltas)))
+
+
+def _frequency(config: GovernorConfig, trace: CounterTrace, ctr: _Counters) -> np.ndarray:
     cyc = ctr[config.common.cyc]
     if config.method == 0:
         ncpu = trace.ncpus
         cmax = np.zeros(ncpu, np.uint64)
         k = min(ncpu, len(config.cluster_max_mhz))
         cmax[:k] = np.asarray(config.cluster_max_mhz[:k], np.uint64)
+        # the firmware multiplies in u64, so the product wraps (see reference.py)
         f = _div0(cyc * cmax[None, :], ctr[config.common.const_cyc])
     else:
         dt = np.maximum(trace.dt_us, 0).astype(np.uint64)
         f = _div0(cyc, dt)
     return (f & _M32).astype(np.int64)
+
+
+def _needs_stalls(config: GovernorConfig) -> bool:
+    """FE/BE stall % matter only to monitors that can boost (algorithm.md §2.1)."""
+    return any(m.freq_scale_pct != 0 and not m.compute for _, _, m in config.monitors)
 
 
 def run_trace(config: GovernorConfig, trace: CounterTrace, *,
@@ -182,30 +191,34 @@ def run_trace(config: GovernorConfig, trace: CounterTrace, *,
         from memlat.governor._numba import run_trace_numba
 
         return run_trace_numba(config, trace)
-    deltas = _u64(trace.deltas)
-    ctr = _Counters(deltas)
+    ctr = _Counters(_u64(trace.deltas))
     w, ncpu = trace.windows, trace.ncpus
     ev = config.common
-    f = cpu_frequency(config, trace)
-    cyc = ctr[ev.cyc]
-    full = np.full((w, ncpu), 100, np.int64)
-    fe = full if ev.fe_stall == UNUSED_EVENT else _mult_frac_100(ctr[ev.fe_stall], cyc)
-    be = full if ev.be_stall == UNUSED_EVENT else _mult_frac_100(ctr[ev.be_stall], cyc)
+    f = _frequency(config, trace, ctr)
+    if _needs_stalls(config):
+        cyc = ctr[ev.cyc]
+        full = np.full((w, ncpu), 100, np.int64)
+        fe = full if ev.fe_stall == UNUSED_EVENT else _mult_frac_100(ctr[ev.fe_stall], cyc)
+        be = full if ev.be_stall == UNUSED_EVENT else _mult_frac_100(ctr[ev.be_stall], cyc)
+    else:  # never read: no monitor boosts
+        fe = be = np.empty((0, 0), np.int64)
     inst = ctr[ev.inst]
 
-    n_mon = len(config.monitors)
-    targets = np.zeros((w, n_mon), np.int64)
+    targets = np.zeros((w, len(config.monitors)), np.int64)
     votes = np.zeros((w, len(config.groups)), np.int64)
+    ipm_by_miss: dict[int, np.ndarray] = {}  # groups often share the miss event
     col = 0
     for g, grp in enumerate(config.groups):
-        miss = ctr[grp.miss_event]
-        has_miss = miss > 0
-        raw = (_div0(inst, miss) & _M32).astype(np.int64)
-        ipm = _stale_fill(raw, has_miss)  # decisions.md §2: stale IPM when miss == 0
+        if grp.miss_event not in ipm_by_miss:
+            miss = ctr[grp.miss_event]
+            raw = (_div0(inst, miss) & _M32).astype(np.int64)
+            # decisions.md §2: stale IPM when miss == 0 (raw is 0 there, and initially)
+            ipm_by_miss[grp.miss_event] = _stale_fill(raw, miss > 0)
+        ipm = ipm_by_miss[grp.miss_event]
         if grp.wb_event != UNUSED_EVENT and grp.acc_event != UNUSED_EVENT:
             wb = _mult_frac_100(ctr[grp.wb_event], ctr[grp.acc_event])
         else:
-            wb = np.zeros((w, ncpu), np.int64)
+            wb = np.zeros((1, 1), np.int64)  # broadcasts as "0 everywhere"
         cache: dict[tuple[int, ...], np.ndarray] = {}
         vote = np.zeros(w, np.int64)
         for mon in grp.monitors:
