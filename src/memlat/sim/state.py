@@ -1,0 +1,402 @@
+"""Workload executor: runs a workload's fixed amount of work window by window.
+
+Each CPU has a backlog of instructions. Work arrives per phase kind (docs/model.md):
+
+* throughput (util 1, no pattern): the whole budget arrives at the phase start;
+* steady (util < 1, no pattern): a constant rate util * IPS_top over the phase span;
+* frames (pattern): one frame's work at the start of every period.
+
+A busy CPU retires its backlog at the model's rate for the window's bus state, so a
+faster bus finishes throughput phases sooner and shortens frame busy time. A phase ends
+when its span has passed and all its CPUs have drained their backlog (a barrier across the
+phase's CPUs); the next phase of the track starts at that exact time, even mid-window.
+Work budgets come from the top bus OPPs and are fixed before the run (jitter included),
+so the instructions retired do not depend on the bus.
+
+Driver loop::
+
+    ex = Executor(workload, profile, seed=0)
+    while not ex.done:
+        counters, work = ex.step(BusState(ddr_mhz, llcc_mhz), dt_us)
+        ...  # feed counters to the governor, account energy from `work`
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from memlat.errors import ConfigError
+from memlat.governor.spec import (
+    CNT_CYCLES,
+    CPU_CYCLES,
+    INST_RETIRED,
+    L2_D_RFILL,
+    N_COUNTERS,
+    STALL_BACKEND_MEM,
+    CounterWindow,
+)
+from memlat.sim.model import MemoryModel, PhaseArrays, WindowLatency
+from memlat.sim.profile import SimProfile
+from memlat.sim.workload import Phase, Workload
+
+_INF = float("inf")
+_EPS_US = 1e-6
+_EPS_INST = 1e-6
+_MAX_SUBSTEPS = 256
+_KIND_THROUGHPUT, _KIND_STEADY, _KIND_FRAMES = 0, 1, 2
+_PARAMS = ("cpi0", "mpki_llcc", "mpki_ddr", "mlp", "read_frac", "bytes_per_miss")
+
+
+@dataclass(frozen=True, slots=True)
+class BusState:
+    """Bus frequencies for a window; cpu_mhz optionally overrides the phases' CPU requests."""
+
+    ddr_mhz: float
+    llcc_mhz: float
+    cpu_mhz: np.ndarray | None = None
+
+
+@dataclass(slots=True)
+class WindowWork:
+    """What happened in one window (per-CPU arrays of shape (ncpus,))."""
+
+    dt_us: int
+    instructions: np.ndarray
+    busy_us: np.ndarray
+    cpu_mhz: np.ndarray
+    ddr_bytes: float  # CPU + non-CPU bytes moved on DDR
+    llcc_bytes: float
+    noncpu_bytes: float
+    latency: WindowLatency | None
+    done: bool
+    finish_us: float | None  # exact completion time when the workload finished
+
+
+@dataclass(slots=True)
+class _PhaseRun:
+    """One compiled instance of a phase (repeats expanded) on absolute CPUs."""
+
+    phase: Phase
+    cpus: np.ndarray
+    kind: int
+    work: np.ndarray  # throughput: budget per CPU; steady: rate (inst/us) per CPU
+    span_us: float  # steady/frames: arrival span; throughput: 0
+    frame_work: np.ndarray | None = None  # (frames, cpus)
+    period_us: float = 0.0
+    noncpu_bytes_per_us: float = 0.0
+
+    @property
+    def total_instructions(self) -> float:
+        """Instructions this phase instance retires in total."""
+        if self.kind == _KIND_THROUGHPUT:
+            return float(self.work.sum())
+        if self.kind == _KIND_STEADY:
+            return float(self.work.sum() * self.span_us)
+        assert self.frame_work is not None
+        return float(self.frame_work.sum())
+
+
+@dataclass(slots=True)
+class _Track:
+    runs: list[_PhaseRun]
+    index: int = -1
+    start_us: float = 0.0
+    finish_us: float | None = None
+    cpus_now: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    @property
+    def current(self) -> _PhaseRun | None:
+        return self.runs[self.index] if 0 <= self.index < len(self.runs) else None
+
+
+class Executor:
+    """Tracks each CPU's progress through a workload; one `step` per governor window."""
+
+    def __init__(self, workload: Workload, profile: SimProfile, seed: int = 0):
+        self.workload = workload
+        self.profile = profile
+        self.model = MemoryModel(profile)
+        n = profile.ncpus
+        self.ncpus = n
+        bad = [c for c in workload.abs_cpus() if c >= n]
+        if bad:
+            raise ConfigError(f"workload {workload.name!r} uses CPUs {bad} but {profile.soc} "
+                              f"has {n} CPUs", location=f"workloads.{workload.name}")
+        self._jit_rng = np.random.default_rng([seed, 2])
+        frame_rng = np.random.default_rng([seed, 1])
+        self.tracks = [_Track(self._compile(phases, place, frame_rng))
+                       for phases, place in workload.placed_tracks()]
+        self.total_instructions = sum(r.total_instructions for t in self.tracks for r in t.runs)
+        self.const_mhz = (profile.cpu_max_mhz.copy() if profile.const_counter_mhz is None
+                          else np.full(n, profile.const_counter_mhz))
+        # Per-CPU state.
+        self.ph = PhaseArrays.idle(n)
+        self.jitter_amp = np.zeros(n)
+        self.backlog = np.zeros(n)
+        self.rate_in = np.zeros(n)  # steady arrival rate (inst/us)
+        self.span_end = np.full(n, -_INF)
+        self.next_arr = np.full(n, _INF)
+        self.last_end = np.zeros(n)
+        self._frame_src: list[tuple[_PhaseRun, int, int] | None] = [None] * n
+        self._noncpu = 0.0
+        self.t_us = 0.0
+        self.retired = 0.0
+        self.finish_us: float | None = None
+        self._cum = np.zeros((n, N_COUNTERS))
+        self._emitted = np.zeros((n, N_COUNTERS))
+        for tr in self.tracks:
+            self._advance(tr, 0.0)
+
+    # -- compilation ---------------------------------------------------------------
+    def _top_rate(self, p: Phase, cpus: np.ndarray) -> np.ndarray:
+        """Instructions per us of phase p on `cpus` at the top bus OPPs, unloaded."""
+        ph = self._arrays_for(p, cpus)
+        lat = self.model.window_latency(self.profile.ddr.max_mhz, self.profile.llcc.max_mhz,
+                                        ph, np.zeros(len(cpus)))
+        return self.model.per_instruction(ph, lat).rate
+
+    def _arrays_for(self, p: Phase, cpus: np.ndarray) -> PhaseArrays:
+        ph = PhaseArrays.idle(len(cpus))
+        for k in _PARAMS:
+            getattr(ph, k)[:] = getattr(p, k)
+        ph.cpu_mhz[:] = np.minimum(p.cpu_mhz, self.profile.cpu_max_mhz[cpus])
+        return ph
+
+    def _compile(self, phases: list[Phase], place: list[int],
+                 rng: np.random.Generator) -> list[_PhaseRun]:
+        runs: list[_PhaseRun] = []
+        for p in phases:
+            cpus = np.array([place[c] for c in p.cpus], dtype=np.int64)
+            rate = self._top_rate(p, cpus)
+            util = np.array(p.per_cpu(p.util))
+            noncpu = p.noncpu_gbps * 1000.0
+            for _ in range(p.repeat):
+                if p.pattern is not None:
+                    assert p.duration_s is not None
+                    period = p.pattern.period_ms * 1000.0
+                    frames = max(1, round(p.duration_s * 1e6 / period))
+                    busy = np.array(p.per_cpu(p.pattern.busy_ms)) * 1000.0
+                    jit = 1.0 + p.jitter * rng.uniform(-1.0, 1.0, (frames, len(cpus)))
+                    runs.append(_PhaseRun(p, cpus, _KIND_FRAMES, rate, frames * period,
+                                          frame_work=busy * rate * jit, period_us=period,
+                                          noncpu_bytes_per_us=noncpu))
+                elif np.all(util >= 1.0):
+                    work = (np.full(len(cpus), p.instructions) if p.instructions is not None
+                            else p.duration_s * 1e6 * rate)
+                    runs.append(_PhaseRun(p, cpus, _KIND_THROUGHPUT, work, 0.0,
+                                          noncpu_bytes_per_us=noncpu))
+                else:
+                    r = util * rate
+                    span = (p.duration_s * 1e6 if p.duration_s is not None
+                            else float(np.max(p.instructions / r)))
+                    if p.instructions is not None:
+                        r = np.full(len(cpus), p.instructions / span)
+                    runs.append(_PhaseRun(p, cpus, _KIND_STEADY, r, span,
+                                          noncpu_bytes_per_us=noncpu))
+        return runs
+
+    # -- phase changes ---------------------------------------------------------------
+    def _advance(self, tr: _Track, t: float) -> None:
+        """Finish the track's current phase at time t and load the next one (if any)."""
+        old = tr.cpus_now
+        if len(old):
+            self.ph.mpki_llcc[old] = 0.0
+            self.ph.mpki_ddr[old] = 0.0
+            self.rate_in[old] = 0.0
+            self.backlog[old] = 0.0
+            self.next_arr[old] = _INF
+            self.span_end[old] = -_INF
+            self.jitter_amp[old] = 0.0
+            for c in old:
+                self._frame_src[c] = None
+            self._noncpu -= tr.current.noncpu_bytes_per_us if tr.current else 0.0
+        tr.index += 1
+        run = tr.current
+        if run is None:
+            tr.finish_us = t
+            tr.cpus_now = np.zeros(0, dtype=np.int64)
+            if all(x.finish_us is not None for x in self.tracks):
+                self.finish_us = max(x.finish_us for x in self.tracks if x.finish_us is not None)
+            return
+        c = run.cpus
+        tr.cpus_now = c
+        tr.start_us = t
+        arr = self._arrays_for(run.phase, c)
+        for k in (*_PARAMS, "cpu_mhz"):
+            getattr(self.ph, k)[c] = getattr(arr, k)
+        self.jitter_amp[c] = run.phase.jitter
+        self.last_end[c] = t
+        self._noncpu += run.noncpu_bytes_per_us
+        if run.kind == _KIND_THROUGHPUT:
+            self.backlog[c] = run.work
+            self.span_end[c] = t
+        elif run.kind == _KIND_STEADY:
+            self.rate_in[c] = run.work
+            self.span_end[c] = t + run.span_us
+        else:
+            self.span_end[c] = t + run.span_us
+            self.next_arr[c] = t
+            for j, cpu in enumerate(c):
+                self._frame_src[cpu] = (run, j, 0)
+
+    def _arrive(self, cpu: int, e: float) -> None:
+        """Deliver the next frame's work to `cpu` at time e (its arrival time)."""
+        src = self._frame_src[cpu]
+        assert src is not None and src[0].frame_work is not None
+        run, j, k = src
+        self.backlog[cpu] += run.frame_work[k, j]
+        if k + 1 < run.frame_work.shape[0]:
+            self._frame_src[cpu] = (run, j, k + 1)
+            self.next_arr[cpu] = self.span_end[cpu] - run.span_us + (k + 1) * run.period_us
+        else:
+            self.next_arr[cpu] = _INF
+
+    def _phase_over(self, tr: _Track, now: float) -> float | None:
+        """Completion time of the track's phase if it is over by `now`, else None."""
+        c = tr.cpus_now
+        if not len(c):
+            return None
+        span_end = float(self.span_end[c[0]])
+        if span_end > now + _EPS_US or np.any(self.next_arr[c] < _INF) \
+                or np.any(self.backlog[c] > _EPS_INST):
+            return None
+        return max(float(np.max(self.last_end[c])), span_end, tr.start_us)
+
+    # -- the window step ---------------------------------------------------------------
+    @property
+    def done(self) -> bool:
+        """True once every track has finished all its phases."""
+        return self.finish_us is not None
+
+    def _effective_mhz(self, bus: BusState) -> np.ndarray:
+        if bus.cpu_mhz is None:
+            return self.ph.cpu_mhz
+        return np.minimum(np.asarray(bus.cpu_mhz, dtype=float), self.profile.cpu_max_mhz)
+
+    def _quiet(self, t1: float) -> bool:
+        """No CPU has work and no event falls in [t, t1): the window is all idle."""
+        if np.any(self.backlog > 0.0) or np.any(self.rate_in > 0.0):
+            return False
+        if float(np.min(self.next_arr)) < t1:
+            return False
+        return not any(len(tr.cpus_now) and float(self.span_end[tr.cpus_now[0]]) < t1
+                       for tr in self.tracks)
+
+    def step(self, bus: BusState, dt_us: int) -> tuple[CounterWindow, WindowWork]:
+        """Advance one window of dt_us at `bus`; returns (counter deltas, what was done)."""
+        n = self.ncpus
+        t0 = self.t_us
+        t1 = t0 + dt_us
+        zeros = np.zeros(n)
+        if self.done or self._quiet(t1):
+            self.t_us = t1
+            noncpu = self._noncpu * dt_us if not self.done else 0.0
+            return (CounterWindow(np.full(n, dt_us, dtype=np.int64),
+                                  np.zeros((n, N_COUNTERS), dtype=np.uint64)),
+                    WindowWork(dt_us, zeros, zeros.copy(), self._effective_mhz(bus).copy(),
+                               noncpu, 0.0, noncpu, None, self.done, self.finish_us))
+        ph = self.ph
+        amp = self.jitter_amp
+        jitter = 1.0 + amp * self._jit_rng.uniform(-1.0, 1.0, n) if np.any(amp) else None
+        if bus.cpu_mhz is not None:
+            ph = PhaseArrays(ph.cpi0, ph.mpki_llcc, ph.mpki_ddr, ph.mlp, ph.read_frac,
+                             ph.bytes_per_miss, self._effective_mhz(bus))
+        # Busy estimate at unloaded speed, for the queueing term (docs/model.md).
+        lat0 = self.model.window_latency(bus.ddr_mhz, bus.llcc_mhz, ph, zeros, 0.0, jitter)
+        rate0 = self.model.per_instruction(ph, lat0, jitter).rate
+        arriving = np.where(self.next_arr < t1, self._next_frame_work(), 0.0)
+        want = self.backlog + self.rate_in * dt_us + arriving
+        busy_est = np.minimum(1.0, want / (rate0 * dt_us))
+        lat = self.model.window_latency(bus.ddr_mhz, bus.llcc_mhz, ph, busy_est,
+                                        self._noncpu, jitter)
+        pi = self.model.per_instruction(ph, lat, jitter)
+        noncpu_bytes = self._noncpu * dt_us
+
+        inst = np.zeros(n)
+        busy_us = np.zeros(n)
+        stall = np.zeros(n)
+        refill = np.zeros(n)
+        ddr_b = np.zeros(n)
+        llcc_b = np.zeros(n)
+        active = np.zeros(n, dtype=bool)
+        for tr in self.tracks:
+            active[tr.cpus_now] = True
+        tau = np.where(active, t0, t1)
+        for _ in range(_MAX_SUBSTEPS):
+            live = tau < t1 - _EPS_US
+            if not live.any():
+                break
+            future_span = np.where(self.span_end > tau + _EPS_US, self.span_end, _INF)
+            e = np.minimum(np.minimum(self.next_arr, future_span), t1)
+            e = np.where(live, np.maximum(e, tau), tau)
+            span = e - tau
+            inflow = self.rate_in * span
+            b = np.minimum(span, (self.backlog + inflow) / pi.rate)
+            done = b * pi.rate
+            self.backlog = np.maximum(self.backlog + inflow - done, 0.0)
+            self.backlog[self.backlog < _EPS_INST] = 0.0
+            inst += done
+            busy_us += b
+            stall += done * pi.stall_cycles
+            refill += done * pi.refills
+            ddr_b += done * pi.ddr_bytes
+            llcc_b += done * pi.llcc_bytes
+            worked = b > 0
+            self.last_end = np.where(worked, tau + b, self.last_end)
+            tau = e
+            for cpu in np.flatnonzero(live & (self.next_arr <= e + _EPS_US)):
+                self._arrive(int(cpu), float(e[cpu]))
+            self.rate_in[self.span_end <= e + _EPS_US] = 0.0
+            changed = False
+            for tr in self.tracks:
+                if not len(tr.cpus_now):
+                    continue
+                now = float(np.max(tau[tr.cpus_now]))
+                fin = self._phase_over(tr, now)
+                if fin is None:
+                    continue
+                self._advance(tr, fin)
+                changed = True
+                if len(tr.cpus_now):
+                    tau[tr.cpus_now] = max(fin, t0)
+            if changed:
+                ph = self.ph if bus.cpu_mhz is None else PhaseArrays(
+                    self.ph.cpi0, self.ph.mpki_llcc, self.ph.mpki_ddr, self.ph.mlp,
+                    self.ph.read_frac, self.ph.bytes_per_miss, self._effective_mhz(bus))
+                jitter = 1.0 + self.jitter_amp * self._jit_rng.uniform(-1.0, 1.0, n) \
+                    if np.any(self.jitter_amp) else None
+                pi = self.model.per_instruction(ph, lat, jitter)
+        else:  # pragma: no cover - a guard against an event storm
+            raise RuntimeError("executor: too many sub-steps in one window")
+        self.t_us = t1
+        self.retired += float(inst.sum())
+        mhz = self._effective_mhz(bus)
+        counters = self._round(dt_us, busy_us, mhz, inst, stall, refill)
+        work = WindowWork(dt_us, inst, busy_us, mhz.copy(), float(ddr_b.sum()) + noncpu_bytes,
+                          float(llcc_b.sum()), noncpu_bytes, lat, self.done, self.finish_us)
+        return counters, work
+
+    def _next_frame_work(self) -> np.ndarray:
+        out = np.zeros(self.ncpus)
+        for cpu, src in enumerate(self._frame_src):
+            if src is not None and src[0].frame_work is not None:
+                run, j, k = src
+                out[cpu] = run.frame_work[k, j]
+        return out
+
+    def _round(self, dt_us: int, busy_us: np.ndarray, mhz: np.ndarray, inst: np.ndarray,
+               stall: np.ndarray, refill: np.ndarray) -> CounterWindow:
+        """Integer deltas whose running sums are the floors of the exact running sums."""
+        cum = self._cum
+        cum[:, CPU_CYCLES] += busy_us * mhz
+        cum[:, CNT_CYCLES] += busy_us * self.const_mhz
+        cum[:, INST_RETIRED] += inst
+        cum[:, STALL_BACKEND_MEM] += stall
+        cum[:, L2_D_RFILL] += refill
+        floor = np.floor(cum + 1e-6)
+        delta = np.maximum(floor - self._emitted, 0.0)
+        self._emitted += delta
+        return CounterWindow(np.full(self.ncpus, dt_us, dtype=np.int64),
+                             delta.astype(np.uint64))
