@@ -15,7 +15,6 @@ else a bare `Platform`) with this protocol added, so the same process serves bot
 
 from __future__ import annotations
 
-import importlib
 import struct
 import time
 from collections.abc import Mapping
@@ -56,24 +55,26 @@ class TransportTestProtocol(ProtocolHandler):
 def base_platform(soc: str | None = None) -> Platform:
     """The best platform available in this tree: CPUCP emulation, else base, else bare.
 
-    The CPUCP and base factories are written in other modules; this looks them up at
-    call time so the front-ends pick them up as soon as they exist.
+    `soc` names a SoC profile (e.g. "x1e80100") for the CPUCP emulation. The factories
+    live in other modules and are looked up at call time.
     """
-    for module_name, func in (
-        ("memlat.qcom.service", "make_cpucp_platform"),
-        ("memlat.scmi.protocols.base", "make_platform"),
-    ):
-        try:
-            factory = getattr(importlib.import_module(module_name), func)
-        except (ImportError, AttributeError):
-            continue
-        if func == "make_cpucp_platform":
-            try:
-                return factory(soc=soc) if soc else factory()
-            except TypeError:
-                return factory()
-        return factory()
-    return Platform()
+    try:
+        from memlat.qcom.service import make_cpucp_platform
+    except ImportError:
+        pass
+    else:
+        cfg = None
+        if soc:
+            from memlat.config import load_config
+
+            cfg = load_config(soc=soc)
+        made = make_cpucp_platform(cfg) if cfg is not None else make_cpucp_platform()
+        return made[0] if isinstance(made, tuple) else made
+    try:
+        from memlat.scmi.protocols.base import make_platform as make_base
+    except ImportError:
+        return Platform()
+    return make_base()
 
 
 def make_platform(soc: str | None = None) -> Platform:

@@ -1,0 +1,389 @@
+"""A FUSE tree with the Linux SCMI raw-mode debugfs semantics, served by a `Platform`.
+
+Mount point layout (protocol.md §1.8; file modes as the kernel creates them)::
+
+    instance_name  atomic_threshold_us
+    raw/message  raw/message_async  raw/message_poll  raw/message_poll_async   (0600)
+    raw/notification  raw/errors   (0400)       raw/reset   (0200)
+    transport/{max_msg_size,max_rx_timeout_ms,tx_max_msg,rx_max_msg,type,is_atomic} (0400)
+
+Semantics mirror drivers/firmware/arm_scmi/raw_mode.c:
+
+- write: ``count > max_msg_size + 4`` → ENOSPC; ``count < 4`` → EINVAL; payload above
+  max_msg_size → ERANGE; a token still in flight is retried 10 times sleeping
+  max_rx_timeout_ms/10, then EBUSY. The write returns once the command is sent; the
+  platform answers on a dispatcher thread.
+- read: the first read of an open file takes one whole queued reply; the next read
+  returns 0 (EOF at the message boundary) and re-arms the file. A blocking read waits
+  for the next reply; with O_NONBLOCK it fails with EAGAIN; poll()/select() work.
+- a reply that took longer than max_rx_timeout_ms is not queued on ``message`` but on
+  ``errors``; each queue holds at most tx_max_msg replies, extra ones are dropped
+  ("Buffers exhausted"); any write to ``reset`` flushes all queues.
+- ``message_async`` / ``message_poll*`` behave like ``message``: our platform sends no
+  delayed responses and completion polling is what an emulator does anyway.
+
+`direct_io` is set on every open file so each read and write reaches us whole.
+"""
+
+from __future__ import annotations
+
+import collections
+import ctypes
+import errno
+import logging
+import os
+import queue
+import select
+import stat
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from memlat.scmi.header import Header
+from memlat.scmi.platform import Platform
+from memlat.scmi.smt import MAX_PAYLOAD_LINUX
+from memlat.transports.frontend import FrontEnd, PlatformGate, as_gate
+from memlat.transports.fusemount import FuseMount
+
+log = logging.getLogger(__name__)
+
+MESSAGE_FILES = ("message", "message_async", "message_poll", "message_poll_async")
+RAW_RETRIES = 10  # SCMI_XFER_RAW_MAX_RETRIES
+
+
+def _fuse_error(code: int) -> OSError:
+    import mfusepy
+
+    return mfusepy.FuseOSError(code)
+
+
+class RawQueue:
+    """One raw-mode reply queue (message replies, errors or notifications)."""
+
+    def __init__(self, depth: int, name: str):
+        self.depth = depth
+        self.name = name
+        self.items: collections.deque[bytes] = collections.deque()
+        self.cond = threading.Condition()
+        self.poll_handles: list[int] = []
+        self.dropped = 0
+
+    def put(self, data: bytes) -> None:
+        """Queue `data`, or drop it when the queue is full (Buffers exhausted)."""
+        with self.cond:
+            if len(self.items) >= self.depth:
+                self.dropped += 1
+                log.warning("raw %s: Buffers exhausted, dropping a message", self.name)
+                return
+            self.items.append(data)
+            self.cond.notify_all()
+            handles, self.poll_handles = self.poll_handles, []
+        _notify_poll(handles)
+
+    def get(self, nonblock: bool, cancelled: Callable[[], bool]) -> bytes:
+        """The oldest item; waits unless `nonblock` (EAGAIN); EINTR when `cancelled()`."""
+        with self.cond:
+            while not self.items:
+                if nonblock:
+                    raise _fuse_error(errno.EAGAIN)
+                if cancelled():
+                    raise _fuse_error(errno.EINTR)
+                self.cond.wait(0.05)
+            return self.items.popleft()
+
+    def flush(self) -> None:
+        """Drop everything queued."""
+        with self.cond:
+            self.items.clear()
+
+    def readable(self) -> bool:
+        """Something is queued."""
+        with self.cond:
+            return bool(self.items)
+
+    def add_poll_handle(self, handle: int) -> None:
+        """Remember a FUSE poll handle to notify on the next put."""
+        with self.cond:
+            ready = bool(self.items)
+            if not ready:
+                self.poll_handles.append(handle)
+        if ready:
+            _notify_poll([handle])
+
+    def wake_all(self) -> None:
+        """Wake blocked readers and pollers (shutdown)."""
+        with self.cond:
+            self.cond.notify_all()
+            handles, self.poll_handles = self.poll_handles, []
+        _notify_poll(handles)
+
+
+def _notify_poll(handles: list[int]) -> None:
+    if not handles:
+        return
+    import mfusepy
+
+    lib = mfusepy._libfuse
+    for handle in handles:
+        lib.fuse_notify_poll(ctypes.c_void_p(handle))
+        lib.fuse_pollhandle_destroy(ctypes.c_void_p(handle))
+
+
+@dataclass
+class _OpenFile:
+    path: str
+    rx: bytes | None = None
+    pos: int = 0
+
+
+@dataclass
+class RawConfig:
+    """The transport/ values the tree reports and obeys."""
+
+    max_msg_size: int = MAX_PAYLOAD_LINUX
+    max_rx_timeout_ms: int = 30
+    tx_max_msg: int = 20
+    rx_max_msg: int = 20
+    type: str = "mailbox"
+    is_atomic: bool = False
+    instance_name: str = "scmi"
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class RawModeOperations:
+    """mfusepy operations implementing the raw-mode tree over a `PlatformGate`."""
+
+    use_ns = True
+
+    def __init__(self, gate: PlatformGate, config: RawConfig,
+                 on_exchange: Callable[[bytes, bytes | None, str], None] | None = None):
+        self.gate = gate
+        self.config = config
+        self.on_exchange = on_exchange
+        self.replies = RawQueue(config.tx_max_msg, "message")
+        self.errors = RawQueue(config.tx_max_msg, "errors")
+        self.notifications = RawQueue(config.rx_max_msg, "notification")
+        self._files: dict[int, _OpenFile] = {}
+        self._next_fh = 1
+        self._lock = threading.Lock()
+        self._inflight: dict[int, float] = {}  # token -> deadline
+        self._work: queue.Queue[tuple[float, bytes] | None] = queue.Queue()
+        self._shutdown = False
+        self._worker = threading.Thread(target=self._dispatch, name="raw-dispatch",
+                                        daemon=True)
+        self._worker.start()
+        now = time.time()
+        self._times = {"st_atime": now, "st_mtime": now, "st_ctime": now}
+
+    # -- tree -------------------------------------------------------------------------
+    def _text_files(self) -> dict[str, str]:
+        c = self.config
+        files = {
+            "/instance_name": f"{c.instance_name}\n",
+            "/atomic_threshold_us": "0\n",
+            "/transport/max_msg_size": f"{c.max_msg_size}\n",
+            "/transport/max_rx_timeout_ms": f"{c.max_rx_timeout_ms}\n",
+            "/transport/tx_max_msg": f"{c.tx_max_msg}\n",
+            "/transport/rx_max_msg": f"{c.rx_max_msg}\n",
+            "/transport/type": f"{c.type}\n",
+            "/transport/is_atomic": "Y\n" if c.is_atomic else "N\n",
+        }
+        files.update(c.extra)
+        return files
+
+    def _entries(self) -> dict[str, int]:
+        """path -> mode bits (without the file type)."""
+        entries = {p: 0o400 for p in self._text_files()}
+        for name in MESSAGE_FILES:
+            entries[f"/raw/{name}"] = 0o600
+        entries["/raw/notification"] = 0o400
+        entries["/raw/errors"] = 0o400
+        entries["/raw/reset"] = 0o200
+        return entries
+
+    _DIRS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "/": ("instance_name", "atomic_threshold_us", "raw", "transport"),
+        "/raw": (*MESSAGE_FILES, "notification", "errors", "reset"),
+        "/transport": ("max_msg_size", "max_rx_timeout_ms", "tx_max_msg", "rx_max_msg",
+                       "type", "is_atomic"),
+    }
+
+    def getattr(self, path: str, fh: Any = None) -> dict[str, Any]:
+        """Directories 0755, files with the kernel's modes, size 0 like debugfs."""
+        if path in self._DIRS:
+            return {"st_mode": stat.S_IFDIR | 0o755, "st_nlink": 2, **self._times}
+        mode = self._entries().get(path)
+        if mode is None:
+            raise _fuse_error(errno.ENOENT)
+        return {"st_mode": stat.S_IFREG | mode, "st_nlink": 1, "st_size": 0, **self._times}
+
+    def readdir(self, path: str, fh: Any) -> list[str]:
+        """List a directory."""
+        if path not in self._DIRS:
+            raise _fuse_error(errno.ENOTDIR)
+        return [".", "..", *self._DIRS[path]]
+
+    def open(self, path: str, fi: Any) -> int:
+        """Per-open state, like the kernel's scmi_dbg_raw_data; direct_io always."""
+        if path not in self._entries():
+            raise _fuse_error(errno.ENOENT)
+        with self._lock:
+            fh = self._next_fh
+            self._next_fh += 1
+            self._files[fh] = _OpenFile(path)
+        fi.fh = fh
+        fi.direct_io = 1
+        return 0
+
+    def release(self, path: str, fi: Any) -> int:
+        """Forget the open file."""
+        with self._lock:
+            self._files.pop(fi.fh, None)
+        return 0
+
+    def truncate(self, path: str, length: int, fh: Any = None) -> int:
+        """Shell `>` truncates first; debugfs ignores it."""
+        return 0
+
+    def _queue_of(self, path: str) -> RawQueue | None:
+        name = path.rsplit("/", 1)[-1]
+        if path.startswith("/raw/") and name in MESSAGE_FILES:
+            return self.replies
+        return {"/raw/errors": self.errors, "/raw/notification": self.notifications}.get(path)
+
+    # -- read -------------------------------------------------------------------------
+    def read(self, path: str, size: int, offset: int, fi: Any) -> bytes:
+        """raw_mode.c common_read: one message per read sequence, then EOF."""
+        text = self._text_files().get(path)
+        if text is not None:
+            return text.encode()[offset : offset + size]
+        q = self._queue_of(path)
+        state = self._files.get(fi.fh)
+        if q is None or state is None:
+            raise _fuse_error(errno.EINVAL)
+        if state.rx is None:
+            state.rx = q.get(bool(fi.flags & os.O_NONBLOCK), self._cancelled)
+            state.pos = 0
+        elif state.pos >= len(state.rx):
+            state.rx = None  # EOF once the whole message was read out
+            return b""
+        chunk = state.rx[state.pos : state.pos + size]
+        state.pos += len(chunk)
+        return chunk
+
+    def _cancelled(self) -> bool:
+        if self._shutdown:
+            return True
+        import mfusepy
+
+        return bool(mfusepy._libfuse.fuse_interrupted())
+
+    def poll(self, path: str, fi: Any, ph: Any, reventsp: Any) -> int:
+        """POLLIN when a message is queued; remember `ph` to notify later."""
+        q = self._queue_of(path)
+        ready = q is not None and q.readable()
+        reventsp[0] = (select.POLLIN | select.POLLRDNORM) if ready else 0
+        if ph and q is not None:
+            handle = ph if isinstance(ph, int) else ctypes.cast(ph, ctypes.c_void_p).value
+            if handle:
+                q.add_poll_handle(handle)
+        return 0
+
+    # -- write ------------------------------------------------------------------------
+    def write(self, path: str, data: bytes, offset: int, fi: Any) -> int:
+        """raw_mode.c common_write plus scmi_xfer_raw_get_init's checks."""
+        if path == "/raw/reset":
+            for q in (self.replies, self.errors, self.notifications):
+                q.flush()
+            return len(data)
+        if self._queue_of(path) is not self.replies:
+            raise _fuse_error(errno.EINVAL)  # no write op on this debugfs file
+        count = len(data)
+        if count > self.config.max_msg_size + 4:
+            raise _fuse_error(errno.ENOSPC)
+        if count < 4:
+            raise _fuse_error(errno.EINVAL)
+        if count - 4 > self.config.max_msg_size:
+            raise _fuse_error(errno.ERANGE)
+        token = Header.from_bytes(data).token
+        for attempt in range(RAW_RETRIES):
+            with self._lock:
+                deadline = self._inflight.get(token)
+                if deadline is None or deadline <= time.monotonic():
+                    self._inflight[token] = (time.monotonic()
+                                             + self.config.max_rx_timeout_ms / 1000)
+                    break
+            if attempt == RAW_RETRIES - 1:
+                raise _fuse_error(errno.EBUSY)
+            time.sleep(self.config.max_rx_timeout_ms / 1000 / RAW_RETRIES)
+        self._work.put((time.monotonic(), bytes(data)))
+        return count
+
+    # -- platform side ----------------------------------------------------------------
+    def _dispatch(self) -> None:
+        timeout_s = self.config.max_rx_timeout_ms / 1000
+        while (item := self._work.get()) is not None:
+            sent_at, command = item
+            reply = self.gate.handle_bytes(command)
+            late = time.monotonic() - sent_at > timeout_s
+            token = Header.from_bytes(command).token
+            with self._lock:
+                self._inflight.pop(token, None)
+            if self.on_exchange is not None:
+                self.on_exchange(command, reply, "raw")
+            if reply is None:
+                continue
+            # raw_mode.c: replies are clipped to max_msg_size after the header
+            reply = reply[: 4 + self.config.max_msg_size]
+            (self.errors if late else self.replies).put(reply)
+
+    def destroy(self, path: str) -> None:
+        """Unmount: stop the dispatcher and wake every waiter."""
+        self.shutdown()
+
+    def shutdown(self) -> None:
+        """Stop the dispatcher and release blocked readers."""
+        if self._shutdown:
+            return
+        self._shutdown = True
+        self._work.put(None)
+        for q in (self.replies, self.errors, self.notifications):
+            q.wake_all()
+
+
+class RawFuse(FrontEnd):
+    """Platform side: a raw-mode tree mounted at `mountpoint` (see module docstring)."""
+
+    def __init__(self, platform: Platform | PlatformGate, mountpoint: str | os.PathLike[str],
+                 *, config: RawConfig | None = None,
+                 on_exchange: Callable[[bytes, bytes | None, str], None] | None = None):
+        super().__init__()
+        self.gate = as_gate(platform)
+        self.mountpoint = os.fspath(mountpoint)
+        self.name = f"raw-fuse:{self.mountpoint}"
+        self.config = config or RawConfig()
+        self.operations = RawModeOperations(self.gate, self.config, on_exchange)
+        self._mount = FuseMount(self.operations, self.mountpoint, fsname="memlat-scmi-raw")
+
+    def start(self) -> RawFuse:
+        """Mount (FUSE runs its own threads); returns once the tree is live."""
+        self._mount.mount()
+        return self
+
+    def _run(self) -> None:  # FUSE has its own loop; start() is overridden
+        raise NotImplementedError
+
+    def _request_stop(self) -> None:
+        self.operations.shutdown()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Wake blocked readers, unmount, wait for the FUSE loop."""
+        self.operations.shutdown()
+        self._mount.unmount(timeout_s)
+
+    @property
+    def running(self) -> bool:
+        """The tree is mounted."""
+        return self._mount.mounted
