@@ -230,3 +230,16 @@ def test_platform_agent_target_is_accepted_without_effect(platform, check) -> No
     check(platform, BASE, M.SET_PROTOCOL_PERMISSIONS, [0, 0, 0x13, DENY])
     check(platform, BASE, M.RESET_AGENT_CONFIGURATION, [0, 1])
     assert platform.state() == before
+
+
+def test_protocols_added_to_advertised_are_listed(platform, check) -> None:
+    platform.register(_Stub(0x14))
+    platform.advertised.add(0x14)
+    check(platform, BASE, M.DISCOVER_LIST_PROTOCOLS, [0], S.SUCCESS, [3, 0x801413])
+    check(platform, 0x14, 0x3, [], S.SUCCESS, [0xC0DE])
+
+
+def test_listed_but_unregistered_protocol_is_listed_and_not_supported(check) -> None:
+    platform = make_platform(PlatformIdentity(protocols=(0x13, 0x80)))
+    check(platform, BASE, M.DISCOVER_LIST_PROTOCOLS, [0], S.SUCCESS, [2, 0x8013])
+    check(platform, 0x13, 0x0, [], S.NOT_SUPPORTED)

@@ -284,9 +284,16 @@ class BaseProtocol(ProtocolHandler):
         """Agents with error notifications enabled."""
         return frozenset(self.notify_errors)
 
+    @staticmethod
+    def advertised_protocols(platform: Platform) -> list[int]:
+        """Protocols the platform offers besides base, ascending: `Platform.advertised`
+        (seeded from the identity by `make_platform`), or every registered one if None."""
+        offered = platform.advertised if platform.advertised is not None else platform.handlers
+        return sorted(pid for pid in offered if pid != BASE_PROTOCOL_ID)
+
     def visible_protocols(self, ctx: CallContext) -> list[int]:
         """The advertised protocols the caller may use (SCP-firmware filters by permission)."""
-        return [pid for pid in self.identity.protocols
+        return [pid for pid in self.advertised_protocols(ctx.platform)
                 if ctx.platform.allowed(ctx.agent_id, pid)]
 
     def attributes(self, ctx: CallContext) -> int:
@@ -367,7 +374,7 @@ class BaseProtocol(ProtocolHandler):
             return Reply.error(Status.NOT_FOUND)  # scmi-tests b011 check 4: inaccessible device
         # scmi-tests b011 check 2: base is no protocol of a device -> NOT_FOUND
         # (SCP-firmware answers DENIED here; docs/scmi.md)
-        if req.protocol_id not in self.identity.protocols:
+        if req.protocol_id not in self.advertised_protocols(ctx.platform):
             return Reply.error(Status.NOT_FOUND)
         if req.agent_id == PLATFORM_AGENT_ID:
             return Reply.ok()
@@ -397,8 +404,10 @@ class BaseProtocol(ProtocolHandler):
 def make_platform(identity: PlatformIdentity | None = None) -> Platform:
     """A Platform with the base protocol registered, advertising `identity.protocols`.
 
-    Other protocols (0x80) are registered on it afterwards; one not in the identity's
-    list answers NOT_SUPPORTED.
+    Other protocols (0x80) are registered on it afterwards. `Platform.advertised` starts
+    as the identity's list: a registered protocol outside it answers NOT_SUPPORTED, and a
+    listed one that nobody registered is still listed (and answers NOT_SUPPORTED), as a
+    misconfigured firmware would. Adding an id to `platform.advertised` lists it too.
     """
     identity = identity or PlatformIdentity()
     platform = Platform(advertised=set(identity.protocols))
