@@ -461,13 +461,8 @@ def gnode_is_level(values: dict[dtlib.Node, int]) -> bool:
 _PATH_RE = re.compile(r"^(groups\[\d+\](?:\.monitors\[\d+\])?)(?:\.(\w+))?")
 
 
-def _translate(ctx: _Ctx, err: ConfigError) -> ConfigError:
-    """Map a model field path (groups[0].monitors[1].map[3]) to the DT node and property."""
-    loc = err.location or ""
-    msg = str(err)
-    prefix = ":".join(p for p in (err.source, err.location) if p)
-    if prefix and msg.startswith(prefix + ": "):
-        msg = msg[len(prefix) + 2:]
+def _where(ctx: _Ctx, loc: str) -> str | None:
+    """The "node:property" a model field path (groups[0].monitors[1].map[3]) came from."""
     where = None
     m = _PATH_RE.match(loc)
     if m:
@@ -477,10 +472,19 @@ def _translate(ctx: _Ctx, err: ConfigError) -> ConfigError:
     elif loc.split(".")[0].split("[")[0] in ctx.origins:
         where = ctx.origins[loc.split(".")[0].split("[")[0]]
     if where is None:
-        return ConfigError(f"{msg} (field {loc})", source=ctx.source, location=None)
+        return None
     node_path, prop = where
-    location = f"{node_path}:{prop}" if prop else node_path
-    return ConfigError(f"{msg} (field {loc})", source=ctx.source, location=location)
+    return f"{node_path}:{prop}" if prop else node_path
+
+
+def _translate(ctx: _Ctx, err: ConfigError) -> ConfigError:
+    """A model ConfigError re-raised against the DT node and property it came from."""
+    loc = err.location or ""
+    msg = str(err)
+    prefix = ":".join(p for p in (err.source, err.location) if p)
+    if prefix and msg.startswith(prefix + ": "):
+        msg = msg[len(prefix) + 2:]
+    return ConfigError(f"{msg} (field {loc})", source=ctx.source, location=_where(ctx, loc))
 
 
 def load_dts(path: Path | str, dialect: str | None = None,
@@ -502,6 +506,10 @@ def load_dts(path: Path | str, dialect: str | None = None,
     if dialect is not None:
         data["dialect"] = dialect
     try:
-        return parse_soc(data, source=str(path))
+        soc = parse_soc(data, source=str(path))
     except ConfigError as exc:
         raise _translate(ctx, exc) from None
+    # warnings name the DT node and property too
+    soc._warnings = [f"{_where(ctx, w.split(':', 1)[0]) or w.split(':', 1)[0]}:"
+                     f"{w.split(':', 1)[1]}" for w in soc.warnings]
+    return soc
