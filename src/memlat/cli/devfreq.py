@@ -57,9 +57,12 @@ def show(
     start = session.now_ms
     gov.run(session.advance_to, start + duration_ms)
     now = session.now_ms
-    devices = [d for d in gov.devices() if not bus or d.name in bus]
-    for dev in devices:
-        for fname, text in dev.files(now).items():
+    buses = [b for b in gov.buses if not bus or b.name in bus]
+    devices = [b.device for b in buses]
+    for b in buses:
+        dev = b.device
+        # reading cur_freq issues one GET_CUR_FREQ per monitor (protocol.md §3.7)
+        for fname, text in dev.files(now, cur_freq=gov.read(b)).items():
             typer.echo(f"==> /sys/class/devfreq/{dev.name}/{fname} <==")
             typer.echo(text, nl=False)
         typer.echo("")
