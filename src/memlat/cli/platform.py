@@ -1,9 +1,51 @@
-"""`memlat platform` (placeholder until its issue lands)."""
+"""`memlat platform serve`: the emulated platform for external agents (decisions.md §5)."""
 
 from __future__ import annotations
+
+import logging
+import sys
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to `app`."""
+    """Add the `platform` command group to `app`."""
+    group = typer.Typer(help="Run the emulated CPUCP platform for external agents.",
+                        no_args_is_help=True)
+
+    @group.command("serve")
+    def serve_cmd(
+        soc: str = typer.Option("x1e80100", "--soc", help="SoC profile of the emulated CPUCP."),
+        unix: str = typer.Option(None, "--unix", help="Serve framed SCMI on this Unix socket."),
+        shm: str = typer.Option(None, "--shm", help="Serve an SMT shared-memory channel file."),
+        raw_fuse: str = typer.Option(None, "--raw-fuse",
+                                     help="Mount a Linux SCMI raw-mode tree (FUSE) here."),
+        mailbox_fuse: str = typer.Option(None, "--mailbox-fuse",
+                                         help="Mount the mailbox-test message/signal pair."),
+        doorbell: str = typer.Option("eventfd", "--doorbell",
+                                     help="shm doorbell: eventfd, pipe or poll."),
+        quiet: bool = typer.Option(False, "--quiet", help="Do not log every message."),
+    ) -> None:
+        """Serve until SIGINT/SIGTERM, logging each message like scmi_msg_dump."""
+        from memlat.errors import MemlatError
+        from memlat.transports.serve import serve
+        from memlat.transports.testing import base_platform
+
+        logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
+                            format="%(message)s", stream=sys.stderr)
+        if not any((unix, shm, raw_fuse, mailbox_fuse)):
+            raise typer.BadParameter("give at least one of --unix, --shm, --raw-fuse, "
+                                     "--mailbox-fuse")
+        try:
+            platform = base_platform(soc)
+            typer.echo(f"memlat platform ({soc}): protocols "
+                       + ", ".join(f"{p:#04x}" for p in platform.protocol_ids()), err=True)
+            serve(platform, unix=unix, shm=shm, raw_fuse=raw_fuse, mailbox_fuse=mailbox_fuse,
+                  doorbell=doorbell, log_messages=not quiet,
+                  on_ready=lambda fronts: typer.echo(
+                      "ready: " + " ".join(f.name for f in fronts), err=True))
+        except (MemlatError, OSError, ValueError) as exc:
+            typer.echo(f"memlat platform serve: {exc}", err=True)
+            raise typer.Exit(1) from exc
+
+    app.add_typer(group, name="platform")

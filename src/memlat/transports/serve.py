@@ -1,0 +1,150 @@
+"""Run an emulated platform behind one or more front-ends until SIGINT/SIGTERM.
+
+`serve(platform, unix=..., shm=..., raw_fuse=..., mailbox_fuse=...)` is what
+`memlat platform serve` (decisions.md §5) calls. Every message is logged at INFO in the
+kernel's scmi_msg_dump style (see memlat.transports.trace). Shutdown is clean: FUSE trees
+are unmounted, the socket and channel files removed, even when a front-end fails to start.
+
+`python -m memlat.transports.serve --factory MODULE:FUNC ...` runs the same loop with
+any platform factory (tests use memlat.transports.testing:make_platform).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from memlat.scmi.message import Message
+from memlat.scmi.platform import Platform
+from memlat.transports.frontend import FrontEnd, as_gate
+from memlat.transports.shm import DEFAULT_DOORBELL
+from memlat.transports.trace import exchange_lines
+
+log = logging.getLogger("memlat.platform")
+
+
+def _log_exchange(agent_id: int, command: Message, reply: Message | None) -> None:
+    if log.isEnabledFor(logging.INFO):
+        for line in exchange_lines(command, reply):
+            log.info("%s", line)
+
+
+def build_frontends(platform: Platform, *, unix: str | None = None, shm: str | None = None,
+                    raw_fuse: str | None = None, mailbox_fuse: str | None = None,
+                    doorbell: str = DEFAULT_DOORBELL) -> list[FrontEnd]:
+    """Create (not start) the requested front-ends around one shared platform gate."""
+    gate = as_gate(platform)
+    frontends: list[FrontEnd] = []
+    if unix:
+        from memlat.transports.unix import UnixFrontEnd
+
+        frontends.append(UnixFrontEnd(gate, unix))
+    if shm:
+        from memlat.transports.shm import ShmFrontEnd
+
+        frontends.append(ShmFrontEnd(gate, shm, doorbell=doorbell))
+    if raw_fuse:
+        from memlat.transports.fuse_raw import RawFuse
+
+        frontends.append(RawFuse(gate, raw_fuse))
+    if mailbox_fuse:
+        from memlat.transports.fuse_mailbox import MailboxFuse
+
+        frontends.append(MailboxFuse(gate, mailbox_fuse))
+    return frontends
+
+
+def serve(platform: Platform, *, unix: str | None = None, shm: str | None = None,
+          raw_fuse: str | None = None, mailbox_fuse: str | None = None,
+          doorbell: str = DEFAULT_DOORBELL, stop: threading.Event | None = None,
+          on_ready: Callable[[list[FrontEnd]], None] | None = None,
+          log_messages: bool = True) -> int:
+    """Serve until SIGINT/SIGTERM (or `stop` is set); returns messages handled.
+
+    Signal handlers are installed before any FUSE mount, so libfuse (which only claims
+    signals still at their default) leaves SIGTERM to us.
+    """
+    if not any((unix, shm, raw_fuse, mailbox_fuse)):
+        raise ValueError("nothing to serve: give --unix, --shm, --raw-fuse or --mailbox-fuse")
+    stop = stop or threading.Event()
+    counted = [0]
+
+    def observe(agent_id: int, command: Message, reply: Message | None) -> None:
+        counted[0] += 1
+        if log_messages:
+            _log_exchange(agent_id, command, reply)
+
+    platform.observers.append(observe)
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    started: list[FrontEnd] = []
+    try:
+        frontends = build_frontends(platform, unix=unix, shm=shm, raw_fuse=raw_fuse,
+                                    mailbox_fuse=mailbox_fuse, doorbell=doorbell)
+        try:
+            for frontend in frontends:
+                frontend.start()
+                started.append(frontend)
+                log.info("serving %s", frontend.name)
+        finally:
+            for frontend in frontends:  # created but never started: remove their files
+                if frontend not in started:
+                    frontend.stop()
+        if on_ready is not None:
+            on_ready(started)
+        while not stop.wait(0.2):
+            for frontend in started:
+                if not frontend.running:
+                    log.error("%s stopped unexpectedly; shutting down", frontend.name)
+                    stop.set()
+    finally:
+        for frontend in reversed(started):
+            frontend.stop()
+        platform.observers.remove(observe)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    log.info("stopped after %d messages", counted[0])
+    return counted[0]
+
+
+def _load_factory(spec: str) -> Callable[..., Platform]:
+    module_name, _, func = spec.partition(":")
+    return getattr(importlib.import_module(module_name), func or "make_platform")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `python -m memlat.transports.serve`; prints "ready" when serving."""
+    parser = argparse.ArgumentParser(prog="python -m memlat.transports.serve")
+    parser.add_argument("--unix")
+    parser.add_argument("--shm")
+    parser.add_argument("--raw-fuse")
+    parser.add_argument("--mailbox-fuse")
+    parser.add_argument("--doorbell", default=DEFAULT_DOORBELL)
+    parser.add_argument("--soc")
+    parser.add_argument("--factory", default="memlat.transports.testing:make_platform")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="%(message)s", stream=sys.stderr)
+    platform = _load_factory(args.factory)(args.soc) if args.soc else \
+        _load_factory(args.factory)()
+
+    def ready(_: list[FrontEnd]) -> None:
+        print("ready", flush=True)
+
+    serve(platform, unix=args.unix, shm=args.shm, raw_fuse=args.raw_fuse,
+          mailbox_fuse=args.mailbox_fuse, doorbell=args.doorbell, on_ready=ready,
+          log_messages=not args.quiet)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
