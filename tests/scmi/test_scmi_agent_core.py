@@ -363,3 +363,12 @@ def test_inproc_round_trip_uses_real_smt_bytes() -> None:
     command, reply = transport.frames[0]
     assert Message.from_bytes(reply[0x18:]).values[4:8] == b"OSPM"
     assert command[0x14:0x18] == u32s(8)  # length = header + 4-byte payload
+
+
+def test_unterminated_and_non_ascii_names_are_cut_like_strscpy() -> None:
+    info, _ = _discover_with(PlatformIdentity(), BaseMessage.DISCOVER_VENDOR,
+                             lambda p: s32(0) + b"Qualcomm12345678")
+    assert info.vendor == "Qualcomm1234567" and info.instantiable(0x80, QCOM_VENDOR) is False
+    info, _ = _discover_with(PlatformIdentity(), BaseMessage.DISCOVER_SUB_VENDOR,
+                             lambda p: s32(0) + b"CP\xffUCP".ljust(16, b"\0"))
+    assert info.sub_vendor == "CP?UCP" and info.warnings == []

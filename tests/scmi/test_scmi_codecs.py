@@ -219,3 +219,10 @@ def test_protocol_list_padding() -> None:
     assert ProtocolList((0x13, 0x80)).pack() == bytes.fromhex("02000000 13800000")
     assert ProtocolList((1, 2, 3, 4, 5)).pack() == bytes.fromhex("05000000 01020304 05000000")
     assert ProtocolList(()).pack() == bytes(4)
+
+
+def test_smt_area_size_must_fit_buffer() -> None:
+    with pytest.raises(ValueError, match="over a 64-byte buffer"):
+        SmtArea(bytearray(64), size=128)
+    with pytest.raises(ValueError, match="smaller than 28"):
+        SmtArea(bytearray(16))

@@ -47,7 +47,8 @@ class Message:
         return self.payload[4:]
 
     @classmethod
-    def command(cls, protocol_id: int, message_id: int, payload: bytes = b"", token: int = 0):
+    def command(cls, protocol_id: int, message_id: int, payload: bytes = b"",
+                token: int = 0) -> Message:
         """Build a command (type 0)."""
         return cls(Header(message_id, protocol_id, token, MessageType.COMMAND), bytes(payload))
 

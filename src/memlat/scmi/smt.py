@@ -47,6 +47,8 @@ class SmtArea:
             raise ValueError("SMT area needs a writable buffer")
         self._view = view.cast("B") if view.format != "B" else view
         self.size = len(self._view) if size is None else size
+        if self.size > len(self._view):
+            raise ValueError(f"SMT area of {self.size} bytes over a {len(self._view)}-byte buffer")
         if self.size < HEADER_SIZE:
             raise ValueError(f"SMT area of {self.size} bytes is smaller than {HEADER_SIZE}")
         self.max_payload = self.size - HEADER_SIZE

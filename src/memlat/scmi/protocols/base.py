@@ -189,10 +189,11 @@ class ShortName:
 
     @classmethod
     def unpack(cls, data: bytes, *, base: int = 0) -> ShortName:
-        """Decode the text before the first NUL (non-ASCII bytes become '?')."""
+        """Decode the text before the first NUL, at most 15 characters like Linux's
+        strscpy into char[16] (non-ASCII bytes become '?')."""
         raw = Reader(data, base=base, context="ShortName").raw(NAME_SIZE, "name")
         text = read_c_string(raw).replace("\ufffd", "?")
-        return cls(text)
+        return cls(text[: NAME_SIZE - 1])
 
 
 @dataclass(frozen=True, slots=True)
