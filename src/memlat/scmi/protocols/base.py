@@ -264,17 +264,16 @@ class BaseProtocol(ProtocolHandler):
     def __init__(self, identity: PlatformIdentity | None = None):
         self.identity = identity or PlatformIdentity()
         self.notify_errors: set[int] = set()
-        sized = Command
         self._commands: dict[int, Command] = {
-            BaseMessage.DISCOVER_VENDOR: sized(self._vendor),
-            BaseMessage.DISCOVER_SUB_VENDOR: sized(self._sub_vendor),
-            BaseMessage.DISCOVER_IMPLEMENTATION_VERSION: sized(self._impl_version),
-            BaseMessage.DISCOVER_LIST_PROTOCOLS: sized(self._list_protocols, (4,)),
-            BaseMessage.DISCOVER_AGENT: sized(self._discover_agent, (4,)),
-            BaseMessage.NOTIFY_ERRORS: sized(self._notify_errors, (4,)),
-            BaseMessage.SET_DEVICE_PERMISSIONS: sized(self._set_device_permissions, (12,)),
-            BaseMessage.SET_PROTOCOL_PERMISSIONS: sized(self._set_protocol_permissions, (16,)),
-            BaseMessage.RESET_AGENT_CONFIGURATION: sized(self._reset_agent_configuration, (8,)),
+            BaseMessage.DISCOVER_VENDOR: Command(self._vendor),
+            BaseMessage.DISCOVER_SUB_VENDOR: Command(self._sub_vendor),
+            BaseMessage.DISCOVER_IMPLEMENTATION_VERSION: Command(self._impl_version),
+            BaseMessage.DISCOVER_LIST_PROTOCOLS: Command(self._list_protocols, (4,)),
+            BaseMessage.DISCOVER_AGENT: Command(self._discover_agent, (4,)),
+            BaseMessage.NOTIFY_ERRORS: Command(self._notify_errors, (4,)),
+            BaseMessage.SET_DEVICE_PERMISSIONS: Command(self._set_device_permissions, (12,)),
+            BaseMessage.SET_PROTOCOL_PERMISSIONS: Command(self._set_protocol_permissions, (16,)),
+            BaseMessage.RESET_AGENT_CONFIGURATION: Command(self._reset_agent_configuration, (8,)),
         }
 
     def commands(self) -> Mapping[int, Command]:
