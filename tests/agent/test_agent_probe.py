@@ -137,3 +137,38 @@ def test_version_mismatch_sends_no_qcom_command() -> None:
     assert list(iter_qcom(result.exchanges)) == []
     assert result.state == "unprogrammed" and not result.ok
     assert "version 0x20000" in result.summary()
+
+
+class SilentAt(InProcessTransport):
+    """Loses the reply to the k-th command it carries (the platform still ran it)."""
+
+    def __init__(self, platform, k: int):
+        super().__init__(platform)
+        self.k = k
+        self.sent = 0
+
+    def send(self, message: bytes) -> None:
+        self.sent += 1
+        super().send(message)
+
+    def receive(self, timeout_s: float):
+        if self.sent == self.k:
+            self._reply_ready = False
+            return None
+        return super().receive(timeout_s)
+
+
+def test_transport_timeout_names_the_message() -> None:
+    cfg = load_config(soc="x1e80100")
+    platform, service = make_cpucp_platform(cfg)
+    probe_len = len(build_sequence(cfg))
+    # find how many commands discovery sends, then lose the reply to QCOM message 5
+    dry = make_agent(InProcessTransport(make_cpucp_platform(cfg)[0]), Dialect.V8)
+    prelude = len(probe(dry, cfg).exchanges) - probe_len
+    agent = make_agent(SilentAt(platform, prelude + 5), Dialect.V8)
+    agent.timeout_s = 0.001
+    result = probe(agent, cfg)
+    failure = result.failure
+    assert failure is not None and failure.message.index == 5 and failure.status is None
+    assert "no reply" in failure.describe() and "IPM_CEIL, ddr/mon_0" in failure.describe()
+    assert result.state == "not-started" and not service.snapshot().running
