@@ -61,6 +61,9 @@ def preprocess(path: Path, include_dirs: tuple[Path, ...] = ()) -> str:
     return proc.stdout
 
 
+_UNDEFINED_LABEL = re.compile(r"^(/\S*): undefined node label '([^']+)'")
+
+
 def parse_dts(path: Path | str, include_dirs: tuple[Path, ...] = ()) -> dtlib.DT:
     """Preprocess and parse a .dts file; syntax errors and undefined labels become
     ConfigErrors naming the file (dtlib adds the line)."""
@@ -74,6 +77,10 @@ def parse_dts(path: Path | str, include_dirs: tuple[Path, ...] = ()) -> dtlib.DT
         try:
             return dtlib.DT(tmp.name)
         except dtlib.DTError as exc:
+            m = _UNDEFINED_LABEL.match(str(exc))
+            if m:  # dtlib names the node holding the reference, not the file
+                raise ConfigError(f"reference &{m.group(2)} to an undefined label (bad "
+                                  "phandle)", source=str(path), location=m.group(1)) from None
             raise ConfigError(f"device tree does not parse: {exc}", source=str(path)) from None
 
 
