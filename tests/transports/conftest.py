@@ -1,0 +1,117 @@
+"""Fixtures for transport tests: platform processes, temporary paths, FUSE mounts."""
+
+from __future__ import annotations
+
+import os
+import select
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from memlat.transports.fusemount import fuse_unavailable, unmount
+
+# Paths of Unix sockets are limited to ~107 bytes: keep them short, under /tmp.
+SHORT_TMP = "/tmp"
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A short temporary directory (socket paths must stay under 108 bytes)."""
+    with tempfile.TemporaryDirectory(prefix="mlt-", dir=SHORT_TMP) as d:
+        yield Path(d)
+
+
+class PlatformProcess:
+    """`python -m memlat.transports.serve ...` as a child process."""
+
+    def __init__(self, *args: str):
+        self.args = args
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self, timeout_s: float = 20.0) -> PlatformProcess:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "memlat.transports.serve", "--quiet", *self.args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        deadline = time.monotonic() + timeout_s
+        assert self.proc.stdout is not None
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.proc.stdout], [], [], 0.1)
+            if ready:
+                line = self.proc.stdout.readline()
+                if line.strip() == "ready":
+                    return self
+                if not line:
+                    break
+            if self.proc.poll() is not None:
+                break
+        err = self.proc.stderr.read() if self.proc.poll() is not None else ""
+        self.kill()
+        raise RuntimeError(f"platform process did not start: {err}")
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def terminate(self) -> int:
+        assert self.proc is not None
+        self.proc.terminate()
+        return self.proc.wait(15)
+
+
+@pytest.fixture
+def platform_process() -> Iterator[type[PlatformProcess]]:
+    """Factory for platform processes; every one started is killed at teardown."""
+    started: list[PlatformProcess] = []
+
+    class Tracked(PlatformProcess):
+        def start(self, timeout_s: float = 20.0) -> PlatformProcess:
+            started.append(self)
+            return super().start(timeout_s)
+
+    yield Tracked
+    for p in started:
+        p.kill()
+
+
+@pytest.fixture(scope="session")
+def _fuse_reason() -> str | None:
+    """Why FUSE cannot be used here (None: a trial mount worked)."""
+    reason = fuse_unavailable()
+    if reason is not None:
+        return reason
+    from memlat.errors import TransportError
+    from memlat.scmi.platform import Platform
+    from memlat.transports.fuse_mailbox import MailboxFuse
+
+    with tempfile.TemporaryDirectory(prefix="mlt-fuse-", dir=SHORT_TMP) as d:
+        try:
+            MailboxFuse(Platform(), Path(d) / "m").start().stop()
+        except TransportError as exc:
+            return f"trial mount failed: {exc}"
+        finally:
+            unmount(Path(d) / "m")
+    return None
+
+
+@pytest.fixture
+def fuse_ok(_fuse_reason: str | None) -> None:
+    """Skip (with the reason) when FUSE cannot mount here."""
+    if _fuse_reason is not None:
+        pytest.skip(f"FUSE unavailable: {_fuse_reason}")
+
+
+@pytest.fixture
+def mountpoint(short_tmp: Path, fuse_ok: None) -> Iterator[Path]:
+    """An empty directory to mount on; always unmounted at teardown."""
+    mnt = short_tmp / "mnt"
+    mnt.mkdir()
+    yield mnt
+    unmount(mnt)
+    assert not os.path.ismount(mnt)

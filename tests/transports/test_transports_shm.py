@@ -1,0 +1,132 @@
+"""Shared-memory SMT channel: doorbells, completion modes, layout, and faults."""
+
+from __future__ import annotations
+
+import os
+import stat
+import struct
+import time
+from pathlib import Path
+
+import pytest
+
+from memlat.errors import ScmiTimeout, TransportError
+from memlat.scmi.agent import Agent
+from memlat.scmi.smt import OFF_LENGTH, SmtArea
+from memlat.transports.shm import (
+    DOORBELLS,
+    FILE_SIZE,
+    ShmFrontEnd,
+    ShmTransport,
+    control_path,
+)
+from memlat.transports.testing import (
+    MSG_DELAY,
+    MSG_ECHO,
+    MSG_HANG,
+    TEST_PROTOCOL,
+    make_platform,
+)
+
+
+@pytest.mark.parametrize("doorbell", DOORBELLS)
+@pytest.mark.parametrize("interrupt", [True, False])
+def test_round_trips_with_every_doorbell(short_tmp: Path, doorbell: str,
+                                         interrupt: bool) -> None:
+    path = short_tmp / "ch"
+    with ShmFrontEnd(make_platform(), path, doorbell=doorbell) as front:
+        transport = ShmTransport(path, interrupt=interrupt)
+        assert transport.doorbell_kind == doorbell
+        assert transport.interrupt == (interrupt and doorbell != "poll")
+        agent = Agent(transport, timeout_s=5)
+        for i in range(10):
+            assert agent.call(TEST_PROTOCOL, MSG_ECHO, bytes([i]) * i) == bytes([i]) * i
+        # the area holds the last reply laid out as protocol.md §1.5 says
+        area = SmtArea(bytearray(Path(path).read_bytes()[:0x200]))
+        assert area.is_free
+        assert area.flags == (1 if transport.interrupt else 0)
+        assert area.length == 8 + 9
+        agent.close()
+        assert front.messages == 10
+    assert not path.exists() and not Path(control_path(path)).exists()
+
+
+def test_files_are_owner_only_and_sized(short_tmp: Path) -> None:
+    path = short_tmp / "ch"
+    front = ShmFrontEnd(make_platform(), path).start()
+    try:
+        assert os.stat(path).st_size == FILE_SIZE
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        assert stat.S_IMODE(os.stat(control_path(path)).st_mode) == 0o600
+    finally:
+        front.stop()
+
+
+def test_second_agent_is_refused_while_one_is_connected(short_tmp: Path) -> None:
+    path = short_tmp / "ch"
+    with ShmFrontEnd(make_platform(), path):
+        first = ShmTransport(path)
+        with pytest.raises(TransportError, match="already in use by another agent"):
+            ShmTransport(path)
+        first.close()
+        time.sleep(0.05)
+        second = Agent(ShmTransport(path), timeout_s=5)  # free again after close
+        assert second.call(TEST_PROTOCOL, MSG_ECHO, b"ok") == b"ok"
+        second.close()
+
+
+class _CorruptingFrontEnd(ShmFrontEnd):
+    """Writes an impossible length into every reply (a corrupted SMT area)."""
+
+    def _serve_one(self) -> None:
+        self.gate.serve_area(self.area, self.agent_id)
+        struct.pack_into("<I", self._mm, OFF_LENGTH, 0x1000)
+        self._p2a.ring()
+
+
+def test_corrupted_length_is_reported(short_tmp: Path) -> None:
+    path = short_tmp / "ch"
+    with _CorruptingFrontEnd(make_platform(), path):
+        agent = Agent(ShmTransport(path), timeout_s=5)
+        with pytest.raises(TransportError, match=r"corrupted reply: reply length 4096.*"
+                                                 r"field length, byte offset 20"):
+            agent.call(TEST_PROTOCOL, MSG_ECHO, b"x")
+        agent.close()
+
+
+def test_no_platform_is_a_clear_error(short_tmp: Path) -> None:
+    with pytest.raises(TransportError, match="cannot reach the platform's control socket"):
+        ShmTransport(short_tmp / "nothing")
+
+
+@pytest.mark.parametrize("doorbell", ["eventfd", "poll"])
+def test_faults_against_a_real_platform_process(short_tmp: Path, platform_process,
+                                                doorbell: str) -> None:
+    """Late reply, no reply, platform killed mid-message, restarted platform."""
+    path = short_tmp / "ch"
+    proc = platform_process("--shm", str(path), "--doorbell", doorbell).start()
+    agent = Agent(ShmTransport(path, busy_timeout_s=5), timeout_s=0.2)
+
+    with pytest.raises(ScmiTimeout, match="message 0x4"):
+        agent.call(TEST_PROTOCOL, MSG_DELAY, struct.pack("<I", 400))
+    agent.timeout_s = 5
+    # the next send waits for the channel, keeps the late reply, then goes through
+    assert agent.call(TEST_PROTOCOL, MSG_ECHO, b"next") == b"next"
+    assert [(e.header.message_id, e.late) for e in agent.errors] == [(MSG_DELAY, True)]
+
+    agent.timeout_s = 0.2
+    with pytest.raises(ScmiTimeout, match="within 200 ms"):
+        agent.call(TEST_PROTOCOL, MSG_HANG, struct.pack("<I", 60_000))
+
+    proc.kill()  # mid-message: the HANG command is still being handled
+    agent.timeout_s = 5
+    started = time.monotonic()
+    with pytest.raises(TransportError, match="platform is gone"):
+        agent.call(TEST_PROTOCOL, MSG_ECHO, b"dead?")
+    assert time.monotonic() - started < 5
+    agent.close()
+
+    platform_process("--shm", str(path), "--doorbell", doorbell).start()
+    again = Agent(ShmTransport(path), timeout_s=5)
+    assert again.call(TEST_PROTOCOL, MSG_ECHO, b"back") == b"back"
+    again.close()
