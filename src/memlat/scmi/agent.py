@@ -85,6 +85,7 @@ class Agent:
             token = (start + step) % TOKEN_MAX
             if token not in self._in_flight:
                 self._in_flight.add(token)
+                self._timed_out.discard(token)  # reused: a stray reply is no longer "late
                 self._last_token = token
                 return token
         raise TransportError(f"all {TOKEN_MAX} tokens are in flight")

@@ -8,6 +8,8 @@ shared-memory layout code exactly as the cross-process transport does.
 
 from __future__ import annotations
 
+import time
+
 from memlat.errors import TransportError
 from memlat.scmi.platform import Platform
 from memlat.scmi.smt import DEFAULT_AREA_SIZE, ChannelStatus, SmtArea
@@ -48,6 +50,8 @@ class InProcessTransport(Transport):
     def receive(self, timeout_s: float) -> bytes | None:
         """The reply in the area once the platform marked it FREE."""
         if not self._reply_ready or not self.area.is_free:
+            # the platform answers synchronously: nothing pending now means nothing comes
+            time.sleep(max(0.0, timeout_s))
             return None
         self._reply_ready = False
         if self.area.channel_status & ChannelStatus.ERROR:
