@@ -12,9 +12,10 @@ Two ways to drive it:
 * wall-clock time: `start_thread()` runs a background thread that sleeps until the next
   window is due; missed windows are skipped rather than replayed (`stop_thread()`).
 
-Windows are due at start + k x sample_ms. A new sample_ms applies from the window after
-the next one. State changes and windows are serialised by one re-entrant lock, shared
-with the SCMI service so a command never sees half a window.
+Windows are due at start + k x sample_ms; each covers the time since the previous one
+(dt_us). A new sample_ms applies from the window after the next one. State changes
+and windows are serialised by one re-entrant lock, shared with the SCMI service, so
+a command never sees half a window.
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ class SamplingLoop:
         self._config: GovernorConfig | None = None
         self._governor: ReferenceGovernor | None = None
         self._next_due: int | None = None
+        self._last_ns = 0  # end of the previous window (or the START time)
         self._targets: dict[tuple[int, int], int] = {}
         self._votes: dict[int, int] = {}
         self._adaptive: dict[int, int] = {}
@@ -122,7 +124,8 @@ class SamplingLoop:
                 return
             self._config = config
             self._governor = ReferenceGovernor(config)
-            self._next_due = self.clock.now_ns() + config.sample_ms * NS_PER_MS
+            self._last_ns = self.clock.now_ns()
+            self._next_due = self._last_ns + config.sample_ms * NS_PER_MS
         self._wake.set()
 
     def stop(self) -> None:
@@ -169,7 +172,9 @@ class SamplingLoop:
         """One window at `time_ns` (lock held). Returns the vote changes."""
         config, governor = self._config, self._governor
         assert config is not None and governor is not None
-        dt_us = config.sample_ms * 1000
+        # the window covers the time since the previous one (sample_ms unless it changed)
+        dt_us = max(1, (time_ns - self._last_ns) // 1000)
+        self._last_ns = time_ns
         window = (idle_window(dt_us, config.ncpus) if self.source is None
                   else self.source.window(time_ns, dt_us, config.ncpus))
         if window is None:
