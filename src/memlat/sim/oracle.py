@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -178,3 +179,191 @@ class Frontier:
                               e_cpu_j=float(total[E_CPU]), e_ddr_j=float(total[E_DDR]),
                               e_llcc_j=float(total[E_LLCC]), choices=tuple(choices),
                               feasible=feasible)
+
+
+# --- segment costs under the closed-loop model -------------------------------------------
+
+@dataclass(slots=True)
+class Epochs:
+    """The workload cut into epochs of the `performance` run, with their fixed work.
+
+    An epoch is a maximal run of windows with the same phase label. Per epoch: the phase
+    parameters (PhaseArrays fields), each CPU's instructions and busy time, the span and
+    the non-CPU bytes of the performance run.
+    """
+
+    labels: list[str]
+    params: list[tuple[np.ndarray, ...]]
+    work: np.ndarray  # (E, ncpus) instructions
+    busy: np.ndarray  # (E, ncpus) us at the top OPPs
+    span_us: np.ndarray  # (E,)
+    noncpu_bytes: np.ndarray  # (E,)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowSnap:
+    """One window of the performance run as the oracle needs it.
+
+    Phase parameters (PhaseArrays field order) and label before and after the window,
+    its length, and per CPU the instructions retired and busy time; non-CPU DDR bytes.
+    """
+
+    params_before: tuple[np.ndarray, ...]
+    label_before: str
+    params_after: tuple[np.ndarray, ...]
+    label_after: str
+    span_us: float
+    instructions: np.ndarray
+    busy_us: np.ndarray
+    noncpu_bytes: float
+
+
+def _split_window(snap: WindowSnap, model: Any) -> tuple[np.ndarray, np.ndarray, float]:
+    """Instructions, busy time and span of a window that belong to the phase it began in.
+
+    A window in which a phase ended holds work of two phases. Per CPU, with the top-OPP
+    instruction rates r_a (old phase) and r_b (new phase), busy time b and instructions
+    I: the old phase ran x = (I - r_b b) / (r_a - r_b) of b (clamped to [0, b]). The
+    old phase's share of the span is the longest x among CPUs whose parameters changed.
+    """
+    from memlat.sim.model import PhaseArrays
+
+    rates = []
+    for params in (snap.params_before, snap.params_after):
+        ph = PhaseArrays(*[np.asarray(a, dtype=float) for a in params])
+        lat = model.window_latency(model.profile.ddr.max_mhz, model.profile.llcc.max_mhz, ph,
+                                   np.zeros(len(ph.cpi0)))
+        rates.append(model.per_instruction(ph, lat).rate)
+    r_a, r_b = rates
+    inst, busy = snap.instructions, snap.busy_us
+    diff = r_a - r_b
+    same = np.abs(diff) <= 1e-12 * np.maximum(r_a, 1.0)
+    x = np.where(same, busy / 2.0, (inst - r_b * busy) / np.where(same, 1.0, diff))
+    x = np.clip(x, 0.0, busy)
+    inst_a = np.where(same, inst / 2.0, r_a * x)
+    changed = ~np.all([np.asarray(a) == np.asarray(b) for a, b in
+                       zip(snap.params_before, snap.params_after, strict=True)], axis=0)
+    span_a = float(x[changed].max(initial=0.0)) if changed.any() else snap.span_us / 2.0
+    return np.clip(inst_a, 0.0, inst), x, min(span_a, snap.span_us)
+
+
+def epochs_from_snapshots(snaps: list[WindowSnap], model: Any) -> Epochs:
+    """Group the performance run's windows into epochs (see Epochs); a window in which
+    the phase changed is split between the two epochs (`_split_window`)."""
+    labels: list[str] = []
+    params: list[tuple[np.ndarray, ...]] = []
+    work: list[np.ndarray] = []
+    busy: list[np.ndarray] = []
+    span: list[float] = []
+    noncpu: list[float] = []
+
+    def add(label: str, arrays: tuple[np.ndarray, ...], inst: np.ndarray, b: np.ndarray,
+            dt: float, nb: float) -> None:
+        if labels and labels[-1] == label:
+            work[-1] = work[-1] + inst
+            busy[-1] = busy[-1] + b
+            span[-1] += dt
+            noncpu[-1] += nb
+            return
+        labels.append(label)
+        params.append(arrays)
+        work.append(np.asarray(inst, dtype=float).copy())
+        busy.append(np.asarray(b, dtype=float).copy())
+        span.append(float(dt))
+        noncpu.append(float(nb))
+
+    for snap in snaps:
+        if snap.label_before == snap.label_after or not snap.label_after:
+            add(snap.label_before, snap.params_before, snap.instructions, snap.busy_us,
+                snap.span_us, snap.noncpu_bytes)
+            continue
+        inst_a, busy_a, span_a = _split_window(snap, model)
+        share = span_a / snap.span_us if snap.span_us > 0 else 0.5
+        add(snap.label_before, snap.params_before, inst_a, busy_a, span_a,
+            snap.noncpu_bytes * share)
+        add(snap.label_after, snap.params_after, snap.instructions - inst_a,
+            snap.busy_us - busy_a, snap.span_us - span_a, snap.noncpu_bytes * (1 - share))
+    return Epochs(labels, params, np.asarray(work), np.asarray(busy), np.asarray(span),
+                  np.asarray(noncpu))
+
+
+def segment_costs(epochs: Epochs, profile: Any, pairs: list[tuple[float, float]]
+                  ) -> np.ndarray:
+    """(epochs, pairs, N_COST) table: time (s) and CPU/DDR/LLCC energy (J) of each epoch's
+    fixed work at each fixed (DDR MHz, LLCC MHz) pair, under memlat.sim.model/power.
+
+    Per epoch and pair: the model's instruction rate at that pair (queueing from the
+    epoch's busy fractions and non-CPU traffic) gives each CPU's busy time for its fixed
+    work; the epoch lasts the longer of its performance-run span (idle time between
+    frames or at a steady rate absorbs a slower bus) and the busiest CPU's busy time
+    (throughput work cannot hide it). Energies follow memlat.sim.power for that span.
+    """
+    from memlat.sim.model import MemoryModel, PhaseArrays
+    from memlat.sim.power import PowerModel
+
+    model = MemoryModel(profile)
+    power = PowerModel(profile)
+    n_e = len(epochs.labels)
+    costs = np.zeros((n_e, len(pairs), N_COST))
+    for e in range(n_e):
+        ph = PhaseArrays(*[np.asarray(a, dtype=float) for a in epochs.params[e]])
+        span = float(epochs.span_us[e])
+        w = epochs.work[e]
+        working = w > 0
+        util = np.where(span > 0, epochs.busy[e] / max(span, 1e-9), 0.0)
+        noncpu_rate = float(epochs.noncpu_bytes[e]) / span if span > 0 else 0.0
+        for p, (ddr, llcc) in enumerate(pairs):
+            lat = model.window_latency(ddr, llcc, ph, util, noncpu_rate)
+            pi = model.per_instruction(ph, lat)
+            busy = np.where(working, w / pi.rate, 0.0)
+            t_us = max(span, float(busy.max(initial=0.0)))
+            ddr_bytes = float(np.dot(w, pi.ddr_bytes)) + noncpu_rate * t_us
+            llcc_bytes = float(np.dot(w, pi.llcc_bytes))
+            costs[e, p, TIME] = t_us / 1e6
+            costs[e, p, E_CPU] = power.cpu_energy_j(t_us, busy, ph.cpu_mhz)
+            costs[e, p, E_DDR] = power.ddr_energy_j(t_us, ddr, ddr_bytes)
+            costs[e, p, E_LLCC] = power.llcc_energy_j(t_us, llcc, llcc_bytes)
+    return costs
+
+
+def oracle_for_run(workload: str, snaps: list[WindowSnap] | None, perf: Any, setup: Any
+                   ) -> tuple[Any, tuple[np.ndarray, np.ndarray]]:
+    """The oracle's RunResult at setup.oracle_budget and the workload's frontier E*(T).
+
+    The reported figures are the exact optimum of the relaxation (module docstring); the
+    timeline is the schedule itself: each epoch's share at each chosen pair, in order.
+    """
+    from memlat.sim.results import RunResult, Timeline
+
+    if snaps is None:
+        raise ValueError("the oracle needs the performance run's snapshots")
+    from memlat.sim.model import MemoryModel
+
+    epochs = epochs_from_snapshots(snaps, MemoryModel(setup.profile))
+    pairs = [(d, l) for d in setup.ladders.ddr for l in setup.ladders.llcc]  # noqa: E741
+    costs = segment_costs(epochs, setup.profile, pairs)
+    frontier = Frontier(costs)
+    budget = (1.0 + setup.oracle_budget) * perf.time_s
+    sol = frontier.solve(budget)
+    t, dt, ddr, llcc, phase = [], [], [], [], []
+    now = 0.0
+    for choice in sol.choices:
+        for p, frac in choice.mix:
+            length = frac * float(costs[choice.segment, p, TIME])
+            if length <= 0:
+                continue
+            t.append(now)
+            dt.append(length)
+            ddr.append(pairs[p][0])
+            llcc.append(pairs[p][1])
+            phase.append(choice.segment)
+            now += length
+    names = tuple(epochs.labels)
+    timeline = Timeline(np.asarray(t), np.asarray(dt), np.asarray(ddr), np.asarray(llcc),
+                        np.zeros(len(t), dtype=np.int64), np.asarray(phase, dtype=np.int64),
+                        names)
+    result = RunResult(workload, "oracle", perf.soc, sol.time_s, sol.e_cpu_j, sol.e_ddr_j,
+                       sol.e_llcc_j, timeline.transitions(), len(timeline), timeline,
+                       extra={"budget": setup.oracle_budget, "feasible": sol.feasible,
+                              "epochs": len(names)})
+    return result, frontier.curve()

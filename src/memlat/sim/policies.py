@@ -4,7 +4,7 @@ A policy is asked once per window for the bus state of the *next* window, given 
 real implementation could have observed: the previous window's counter deltas, the bytes
 the buses moved in it (bwmon's hardware counters see CPU and non-CPU traffic), and the
 CPU frequencies cpufreq requests now (what a static OPP table follows). It answers a
-`BusState` (DDR MHz, LLCC MHz, DDR-QoS level), always on the bus ladders.
+`BusVote` (DDR MHz, LLCC MHz, DDR-QoS level), always on the bus ladders.
 
 Policies here: `performance`, `powersave`, `static-map` (algorithm.md §5, opp-peak-kBps
 tables derived from the memlat maps) and `bwmon` (algorithm.md §5, icc-bwmon style).
@@ -26,7 +26,7 @@ from memlat.governor.spec import CounterWindow, GovernorConfig, MonitorSpec
 
 
 @dataclass(frozen=True, slots=True)
-class BusState:
+class BusVote:
     """What the buses run at during one window: MHz on the ladders, QoS level 0/1."""
 
     ddr_mhz: float
@@ -62,14 +62,14 @@ class Ladders:
         return self.snap_up(self.llcc, mhz)
 
     @property
-    def top(self) -> BusState:
+    def top(self) -> BusVote:
         """Both buses at their highest OPP, QoS level 1."""
-        return BusState(self.ddr[-1], self.llcc[-1], 1)
+        return BusVote(self.ddr[-1], self.llcc[-1], 1)
 
     @property
-    def bottom(self) -> BusState:
+    def bottom(self) -> BusVote:
         """Both buses at their lowest OPP, QoS level 0."""
-        return BusState(self.ddr[0], self.llcc[0], 0)
+        return BusVote(self.ddr[0], self.llcc[0], 0)
 
 
 @dataclass(slots=True)
@@ -103,7 +103,7 @@ class Policy(ABC):
         """Forget everything from a previous run."""
 
     @abstractmethod
-    def decide(self, obs: Observation) -> BusState:
+    def decide(self, obs: Observation) -> BusVote:
         """Bus state for the coming window."""
 
     def close(self) -> None:  # noqa: B027 - most policies hold no resources
@@ -115,7 +115,7 @@ class PerformancePolicy(Policy):
 
     name = "performance"
 
-    def decide(self, obs: Observation) -> BusState:
+    def decide(self, obs: Observation) -> BusVote:
         """Always the top of both ladders."""
         return self.ladders.top
 
@@ -125,7 +125,7 @@ class PowersavePolicy(Policy):
 
     name = "powersave"
 
-    def decide(self, obs: Observation) -> BusState:
+    def decide(self, obs: Observation) -> BusVote:
         """Always the bottom of both ladders."""
         return self.ladders.bottom
 
@@ -178,7 +178,7 @@ class StaticMapPolicy(Policy):
             best = max(best, float(min(max(khz, mon.min_freq), mon.max_freq)))
         return best
 
-    def decide(self, obs: Observation) -> BusState:
+    def decide(self, obs: Observation) -> BusVote:
         """Map every CPU's requested MHz through its cluster's map; max over CPUs."""
         req = np.asarray(obs.cpu_req_mhz, dtype=float)
         n = min(len(req), len(self._last))
@@ -187,7 +187,7 @@ class StaticMapPolicy(Policy):
         ddr = self._bus("ddr", self._last) / 1000.0
         llcc = self._bus("llcc", self._last) / 1000.0
         qos = int(self._bus("ddr_qos", self._last))
-        return BusState(self.ladders.ddr_up(ddr), self.ladders.llcc_up(llcc), qos)
+        return BusVote(self.ladders.ddr_up(ddr), self.ladders.llcc_up(llcc), qos)
 
 
 class BwmonPolicy(Policy):
@@ -206,7 +206,7 @@ class BwmonPolicy(Policy):
     name = "bwmon"
 
     def __init__(self, ladders: Ladders, io_percent: float = 80.0, down_count: int = 4,
-                 initial: BusState | None = None) -> None:
+                 initial: BusVote | None = None) -> None:
         super().__init__(ladders)
         if not 0 < io_percent <= 100:
             raise ValueError(f"io_percent must be in (0, 100], got {io_percent}")
@@ -240,11 +240,11 @@ class BwmonPolicy(Policy):
             return target
         return cur
 
-    def decide(self, obs: Observation) -> BusState:
+    def decide(self, obs: Observation) -> BusVote:
         """OPP ceiling of the last window's bandwidth with io_percent headroom."""
         if obs.counters is None:
             return self._cur
         ddr = self._step("ddr", self._ceil("ddr", obs.ddr_bytes, obs.prev_dt_us))
         llcc = self._step("llcc", self._ceil("llcc", obs.llcc_bytes, obs.prev_dt_us))
-        self._cur = BusState(ddr, llcc, 0)
+        self._cur = BusVote(ddr, llcc, 0)
         return self._cur

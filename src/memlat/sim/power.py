@@ -53,21 +53,31 @@ class PowerModel:
     def __init__(self, profile: SimProfile):
         self.profile = profile
         self._members = [np.asarray(cl.cpus) for cl in profile.clusters]
+        self._idle_mw = np.array([cl.power.idle_core_mw for cl in profile.clusters])
+        self._static_mw = np.array([cl.power.cluster_static_mw for cl in profile.clusters])
+        self._cluster_of = profile.cluster_of
+        self._core_key: bytes | None = None
+        self._core_mw = np.zeros(profile.ncpus)
 
     def cpu_core_mw(self, cpu_mhz: np.ndarray) -> np.ndarray:
         """Busy power (mW) of each CPU at cpu_mhz[c] (its cluster's curve)."""
-        out = np.empty(self.profile.ncpus)
-        for cl, idx in zip(self.profile.clusters, self._members, strict=True):
-            out[idx] = cl.power.core_mw(np.asarray(cpu_mhz)[idx])
-        return out
+        mhz = np.asarray(cpu_mhz, dtype=float)
+        key = mhz.tobytes()
+        if key != self._core_key:
+            out = np.empty(self.profile.ncpus)
+            for cl, idx in zip(self.profile.clusters, self._members, strict=True):
+                out[idx] = cl.power.core_mw(mhz[idx])
+            self._core_key, self._core_mw = key, out
+        return self._core_mw
 
     def cpu_energy_j(self, dt_us: float, busy_us: np.ndarray, cpu_mhz: np.ndarray) -> float:
         """CPU energy of one window: busy, idle and cluster static parts."""
         busy = np.asarray(busy_us, dtype=float)
         total_mw_us = float(np.dot(busy, self.cpu_core_mw(cpu_mhz)))
-        for cl, idx in zip(self.profile.clusters, self._members, strict=True):
-            total_mw_us += cl.power.idle_core_mw * float(np.sum(dt_us - busy[idx]))
-            total_mw_us += cl.power.cluster_static_mw * float(np.max(busy[idx]))
+        total_mw_us += float(np.dot(dt_us - busy, self._idle_mw[self._cluster_of]))
+        busiest = np.zeros(len(self._static_mw))
+        np.maximum.at(busiest, self._cluster_of, busy)
+        total_mw_us += float(np.dot(busiest, self._static_mw))
         return total_mw_us * _NJ_PER_MW_US
 
     def ddr_energy_j(self, dt_us: float, ddr_mhz: float, bytes_moved: float) -> float:

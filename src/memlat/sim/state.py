@@ -37,7 +37,7 @@ from memlat.governor.spec import (
     STALL_BACKEND_MEM,
     CounterWindow,
 )
-from memlat.sim.model import MemoryModel, PhaseArrays, WindowLatency
+from memlat.sim.model import MemoryModel, PerInstruction, PhaseArrays, WindowLatency
 from memlat.sim.profile import SimProfile
 from memlat.sim.workload import Phase, Workload
 
@@ -141,6 +141,15 @@ class Executor:
         self.last_end = np.zeros(n)
         self._frame_src: list[tuple[_PhaseRun, int, int] | None] = [None] * n
         self._noncpu = 0.0
+        self._version = 0  # bumped on every phase change (invalidates memoised costs)
+        self._frames_live = 0  # number of tracks currently in a frames phase
+        self._active = np.zeros(n, dtype=bool)
+        self._active_version = -1
+        self._key0: tuple | None = None
+        self._key: tuple | None = None
+        self._rate0 = np.ones(n)
+        self._lat: WindowLatency | None = None
+        self._pi: PerInstruction | None = None
         self.t_us = 0.0
         self.retired = 0.0
         self.finish_us: float | None = None
@@ -201,6 +210,9 @@ class Executor:
     def _advance(self, tr: _Track, t: float) -> None:
         """Finish the track's current phase at time t and load the next one (if any)."""
         old = tr.cpus_now
+        self._version += 1
+        if tr.current is not None and tr.current.kind == _KIND_FRAMES:
+            self._frames_live -= 1
         if len(old):
             self.ph.mpki_llcc[old] = 0.0
             self.ph.mpki_ddr[old] = 0.0
@@ -236,6 +248,7 @@ class Executor:
             self.rate_in[c] = run.work
             self.span_end[c] = t + run.span_us
         else:
+            self._frames_live += 1
             self.span_end[c] = t + run.span_us
             self.next_arr[c] = t
             for j, cpu in enumerate(c):
@@ -297,33 +310,21 @@ class Executor:
                                   np.zeros((n, N_COUNTERS), dtype=np.uint64)),
                     WindowWork(dt_us, zeros, zeros.copy(), self._effective_mhz(bus).copy(),
                                noncpu, 0.0, noncpu, None, self.done, self.finish_us))
-        ph = self.ph
-        amp = self.jitter_amp
-        jitter = 1.0 + amp * self._jit_rng.uniform(-1.0, 1.0, n) if np.any(amp) else None
-        if bus.cpu_mhz is not None:
-            ph = PhaseArrays(ph.cpi0, ph.mpki_llcc, ph.mpki_ddr, ph.mlp, ph.read_frac,
-                             ph.bytes_per_miss, self._effective_mhz(bus))
-        # Busy estimate at unloaded speed, for the queueing term (docs/model.md).
-        lat0 = self.model.window_latency(bus.ddr_mhz, bus.llcc_mhz, ph, zeros, 0.0, jitter)
-        rate0 = self.model.per_instruction(ph, lat0, jitter).rate
-        arriving = np.where(self.next_arr < t1, self._next_frame_work(), 0.0)
-        want = self.backlog + self.rate_in * dt_us + arriving
-        busy_est = np.minimum(1.0, want / (rate0 * dt_us))
-        lat = self.model.window_latency(bus.ddr_mhz, bus.llcc_mhz, ph, busy_est,
-                                        self._noncpu, jitter)
-        pi = self.model.per_instruction(ph, lat, jitter)
+        ph = self._phase_arrays(bus)
+        jitter = self._draw_jitter()
+        lat, pi = self._costs(bus, ph, dt_us, t1, jitter)
         noncpu_bytes = self._noncpu * dt_us
 
         inst = np.zeros(n)
         busy_us = np.zeros(n)
-        stall = np.zeros(n)
-        refill = np.zeros(n)
-        ddr_b = np.zeros(n)
-        llcc_b = np.zeros(n)
-        active = np.zeros(n, dtype=bool)
-        for tr in self.tracks:
-            active[tr.cpus_now] = True
-        tau = np.where(active, t0, t1)
+        acc = np.zeros((4, n))  # stall cycles, refills, DDR bytes, LLCC bytes
+        epoch = np.zeros(n)  # instructions retired under the current `pi`
+        if self._active_version != self._version:
+            self._active = np.zeros(n, dtype=bool)
+            for tr in self.tracks:
+                self._active[tr.cpus_now] = True
+            self._active_version = self._version
+        tau = np.where(self._active, t0, t1)
         for _ in range(_MAX_SUBSTEPS):
             live = tau < t1 - _EPS_US
             if not live.any():
@@ -335,16 +336,11 @@ class Executor:
             inflow = self.rate_in * span
             b = np.minimum(span, (self.backlog + inflow) / pi.rate)
             done = b * pi.rate
-            self.backlog = np.maximum(self.backlog + inflow - done, 0.0)
-            self.backlog[self.backlog < _EPS_INST] = 0.0
-            inst += done
+            left = self.backlog + inflow - done
+            self.backlog = np.where(left < _EPS_INST, 0.0, left)
+            epoch += done
             busy_us += b
-            stall += done * pi.stall_cycles
-            refill += done * pi.refills
-            ddr_b += done * pi.ddr_bytes
-            llcc_b += done * pi.llcc_bytes
-            worked = b > 0
-            self.last_end = np.where(worked, tau + b, self.last_end)
+            self.last_end = np.where(b > 0, tau + b, self.last_end)
             tau = e
             for cpu in np.flatnonzero(live & (self.next_arr <= e + _EPS_US)):
                 self._arrive(int(cpu), float(e[cpu]))
@@ -362,21 +358,74 @@ class Executor:
                 if len(tr.cpus_now):
                     tau[tr.cpus_now] = max(fin, t0)
             if changed:
-                ph = self.ph if bus.cpu_mhz is None else PhaseArrays(
-                    self.ph.cpi0, self.ph.mpki_llcc, self.ph.mpki_ddr, self.ph.mlp,
-                    self.ph.read_frac, self.ph.bytes_per_miss, self._effective_mhz(bus))
-                jitter = 1.0 + self.jitter_amp * self._jit_rng.uniform(-1.0, 1.0, n) \
-                    if np.any(self.jitter_amp) else None
-                pi = self.model.per_instruction(ph, lat, jitter)
+                # New phases run at this window's latencies; fresh jitter for them.
+                self._flush(acc, epoch, pi)
+                inst += epoch
+                epoch = np.zeros(n)
+                pi = self.model.per_instruction(self._phase_arrays(bus), lat,
+                                                self._draw_jitter())
         else:  # pragma: no cover - a guard against an event storm
             raise RuntimeError("executor: too many sub-steps in one window")
+        self._flush(acc, epoch, pi)
+        inst += epoch
         self.t_us = t1
         self.retired += float(inst.sum())
         mhz = self._effective_mhz(bus)
-        counters = self._round(dt_us, busy_us, mhz, inst, stall, refill)
-        work = WindowWork(dt_us, inst, busy_us, mhz.copy(), float(ddr_b.sum()) + noncpu_bytes,
-                          float(llcc_b.sum()), noncpu_bytes, lat, self.done, self.finish_us)
+        counters = self._round(dt_us, busy_us, mhz, inst, acc[0], acc[1])
+        work = WindowWork(dt_us, inst, busy_us, mhz.copy(), float(acc[2].sum()) + noncpu_bytes,
+                          float(acc[3].sum()), noncpu_bytes, lat, self.done, self.finish_us)
         return counters, work
+
+    @staticmethod
+    def _flush(acc: np.ndarray, epoch: np.ndarray, pi: PerInstruction) -> None:
+        """Add the per-instruction costs of `epoch` instructions into `acc`."""
+        acc[0] += epoch * pi.stall_cycles
+        acc[1] += epoch * pi.refills
+        acc[2] += epoch * pi.ddr_bytes
+        acc[3] += epoch * pi.llcc_bytes
+
+    def _phase_arrays(self, bus: BusState) -> PhaseArrays:
+        """The current phase arrays, with the CPU frequency override applied."""
+        if bus.cpu_mhz is None:
+            return self.ph
+        p = self.ph
+        return PhaseArrays(p.cpi0, p.mpki_llcc, p.mpki_ddr, p.mlp, p.read_frac,
+                           p.bytes_per_miss, self._effective_mhz(bus))
+
+    def _draw_jitter(self) -> np.ndarray | None:
+        """Per-CPU multiplicative jitter on the miss rates for one window (None: no jitter)."""
+        if not self.jitter_amp.any():
+            return None
+        return 1.0 + self.jitter_amp * self._jit_rng.uniform(-1.0, 1.0, self.ncpus)
+
+    def _costs(self, bus: BusState, ph: PhaseArrays, dt_us: int, t1: float,
+               jitter: np.ndarray | None) -> tuple[WindowLatency, PerInstruction]:
+        """Window latency (from the jitter-free mean demand) and per-instruction costs.
+
+        Results are memoised on (bus, phase set, busy estimate): at fixed frequencies a
+        throughput phase reuses them every window.
+        """
+        over = None if bus.cpu_mhz is None else ph.cpu_mhz.tobytes()
+        key0 = (bus.ddr_mhz, bus.llcc_mhz, self._version, over)
+        if key0 != self._key0:
+            lat0 = self.model.window_latency(bus.ddr_mhz, bus.llcc_mhz, ph,
+                                             np.zeros(self.ncpus))
+            self._rate0 = self.model.per_instruction(ph, lat0).rate * dt_us
+            self._key0 = key0
+        want = self.backlog + self.rate_in * dt_us
+        if self._frames_live and float(self.next_arr.min()) < t1:
+            want = want + np.where(self.next_arr < t1, self._next_frame_work(), 0.0)
+        # Quantised to 1/32 so that windows with similar load share one memoised latency.
+        busy_est = np.ceil(np.minimum(1.0, want / self._rate0) * 32.0) / 32.0
+        key = (key0, dt_us, self._noncpu, busy_est.tobytes())
+        if key != self._key:
+            self._lat = self.model.window_latency(bus.ddr_mhz, bus.llcc_mhz, ph, busy_est,
+                                                  self._noncpu)
+            self._pi = self.model.per_instruction(ph, self._lat)
+            self._key = key
+        if jitter is None:
+            return self._lat, self._pi
+        return self._lat, self.model.per_instruction(ph, self._lat, jitter)
 
     def _next_frame_work(self) -> np.ndarray:
         out = np.zeros(self.ncpus)
