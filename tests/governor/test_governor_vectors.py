@@ -71,3 +71,32 @@ def test_mult_frac_wraps_and_divides_by_zero() -> None:
     # n >= 42,949,673 wraps the u32 product when d > 100 (algorithm.md §1.4)
     assert mult_frac_100(42_949_673, 1000) == ((100 * 42_949_673) % 2**32) // 1000
     assert mult_frac_100(3, 7) == (100 // 7) * 3 + (100 % 7) * 3 // 7
+
+
+def test_adaptive_snap_readback_and_reset() -> None:
+    """V3 adaptive rule (algorithm.md §2.4): below low -> low, below high -> high."""
+    from hamoa import hamoa_config
+
+    cfg = hamoa_config()
+    ddr = dataclasses.replace(cfg.groups[0], adaptive_low_khz=768000,
+                              adaptive_high_khz=2092000)
+    cfg = dataclasses.replace(cfg, groups=(ddr, *cfg.groups[1:]))
+    deltas = np.zeros((3, 12, N_COUNTERS), np.uint64)
+    deltas[1, 0, 0] = 1200 * 4000  # 1200 MHz -> 768000 from the map, snapped up to high
+    deltas[2, 0, 0] = 3000 * 4000  # 3000 MHz -> 4224000, above high: unchanged
+    deltas[1:, 0, INST_RETIRED] = 10**6
+    deltas[1:, 0, 5] = 10
+    trace = CounterTrace(dt_us=np.full((3, 12), 4000, np.int64), deltas=deltas)
+    gov = ReferenceGovernor(cfg)
+    assert gov.adaptive_cur(0) == 0 and gov.cur_freq(0, 0) == 0  # before any window
+    votes, curs = [], []
+    for w in range(3):
+        votes.append(gov.step(trace.window(w)).group_votes[0])
+        curs.append(gov.adaptive_cur(0))
+    # window 0: every monitor at its first row (547000) < low -> low
+    assert votes == [768000, 2092000, 4224000]
+    assert curs == [768000, 2092000, 2092000]
+    assert gov.cur_freq(0, 0) == 4224000
+    assert run_trace(cfg, trace).group_votes[:, 0].tolist() == votes
+    gov.reset()
+    assert gov.adaptive_cur(0) == 0 and gov.cur_freq(0, 0) == 0 and gov.group_vote(0) == 0
