@@ -182,3 +182,10 @@ def test_tree_without_memlat_node(tmp_path: Path) -> None:
     dts.write_text('/dts-v1/;\n/ { cpus { cpu@0 { device_type = "cpu"; reg = <0>; }; }; };\n')
     err = error_of(dts)
     assert "no memlat node" in str(err) and err.location == "/"
+
+
+def test_bandwidth_opps_need_a_bus_width(tmp_path: Path) -> None:
+    variant(tmp_path, NEW_DTSI, "qcom,bus-width-bytes = <4>;", "")
+    err = error_of(tmp_path / NEW_DTS.name)
+    assert err.location == f"{MEMLAT}/ddr@0:qcom,bus-width-bytes"
+    assert "opp-peak-kBps" in str(err)

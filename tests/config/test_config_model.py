@@ -6,6 +6,8 @@ import copy
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from memlat.config import governor_config, load_profile, parse_soc
 from memlat.errors import ConfigError
@@ -160,3 +162,15 @@ def test_governor_config_follows_the_dialect() -> None:
     assert (prime.freq_scale_pct, prime.freq_scale_floor_mhz, prime.freq_scale_ceil_mhz) == (
         25, 1500, 2726)
     assert [g.miss_event for g in kalama.groups] == [8, 6, 4, 8]
+
+
+@given(st.lists(st.integers(1, 4000), min_size=1, max_size=10, unique=True),
+       st.lists(st.integers(200, 4224), min_size=10, max_size=10))
+def test_any_valid_map_round_trips_through_plain_data(cpus: list[int], mems: list[int]) -> None:
+    data = hamoa()
+    rows = list(zip(sorted(cpus), mems, strict=False))
+    data["groups"][0]["monitors"][0]["map"] = rows
+    soc = parse_soc(data)
+    assert soc.groups[0].monitors[0].map == rows
+    assert parse_soc(soc.model_dump()) == soc
+    assert governor_config(soc).groups[0].monitors[0].map_rows == tuple(rows)

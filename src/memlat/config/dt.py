@@ -114,9 +114,11 @@ class _Ctx:
             raise self.err(node, name, f"expected 32-bit cells, got {len(value)} bytes")
         return [int.from_bytes(value[i:i + 4], "big") for i in range(0, len(value), 4)]
 
-    def u32(self, node: dtlib.Node, name: str, default: int | None = None) -> int | None:
-        cells = self.cells(node, name, required=False)
+    def u32(self, node: dtlib.Node, name: str, default: int | None = None) -> int:
+        """One cell; `default` when absent, or an error when no default is given."""
+        cells = self.cells(node, name, required=default is None)
         if cells is None:
+            assert default is not None
             return default
         if len(cells) != 1:
             raise self.err(node, name, f"expected one cell, got {len(cells)}")
@@ -316,9 +318,7 @@ def _group_opp_value(ctx: _Ctx, gnode: dtlib.Node, opp: dtlib.Node, width: int |
                      unit: str) -> int:
     """An OPP of a group table as a ladder value: kHz, or a level."""
     if unit == "level":
-        value = ctx.u32(opp, "opp-level")
-        assert value is not None
-        return value
+        return ctx.u32(opp, "opp-level")
     hz = ctx.number(opp, "opp-hz")
     if hz is not None:
         return hz // 1000
@@ -374,9 +374,7 @@ def _new(ctx: _Ctx, memlat: dtlib.Node, cpus: _Cpus) -> dict[str, Any]:
             gmask = cpus.ids_of(ctx, gnode, "cpus", ctx.phandles(gnode, "cpus"))
         monitors = [_new_monitor(ctx, gnode, f"{gpath}.monitors[{mi}]", mnode, cpus, table,
                                  values)
-                    for mi, mnode in enumerate(n for n in gnode.nodes.values()
-                                               if "qcom,cpu-mem-opps" in n.props
-                                               or "cpus" in n.props)]
+                    for mi, mnode in enumerate(gnode.nodes.values())]
         name = _strings(gnode, "label")
         groups.append({"name": name[0] if name else gnode.name.split("@")[0],
                        "hw_type": hw, "unit": unit, "ladder": ladder, "min": lo, "max": hi,
