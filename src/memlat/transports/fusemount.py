@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -66,6 +67,7 @@ class FuseMount:
         self.fsname = fsname
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
+        self._signals: dict[int, object] = {}
 
     def _main(self) -> None:
         import mfusepy
@@ -83,6 +85,12 @@ class FuseMount:
         reason = fuse_unavailable()
         if reason is not None:
             raise TransportError(f"FUSE unavailable: {reason}")
+        # libfuse claims default-handled signals while mounted and, on teardown, resets
+        # SIGPIPE to SIG_DFL (Python ignores it), which would make a later write to a
+        # closed socket kill the process; unmount() puts the handlers back.
+        self._signals = {sig: signal.getsignal(sig)
+                         for sig in (signal.SIGPIPE, signal.SIGINT, signal.SIGTERM,
+                                     signal.SIGHUP)}
         self.mountpoint.mkdir(parents=True, exist_ok=True)
         if os.path.ismount(self.mountpoint):
             raise TransportError(f"{self.mountpoint} is already a mount point")
@@ -106,6 +114,15 @@ class FuseMount:
         if self._thread is not None:
             self._thread.join(timeout_s)
             self._thread = None
+        self._restore_signals()
+
+    def _restore_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig, handler in self._signals.items():
+            if handler is not None:
+                with contextlib.suppress(OSError, ValueError, TypeError):
+                    signal.signal(sig, handler)  # type: ignore[arg-type]
 
     @property
     def mounted(self) -> bool:

@@ -38,6 +38,14 @@ def encode_frame(message: bytes) -> bytes:
     return _LEN.pack(len(message)) + message
 
 
+def _send_all(sock: socket.socket, data: bytes) -> None:
+    """sendall without SIGPIPE: a vanished peer is an error, never a dead process."""
+    view = memoryview(data)
+    while view:
+        sent = sock.send(view, socket.MSG_NOSIGNAL)
+        view = view[sent:]
+
+
 class FrameBuffer:
     """Accumulates stream bytes and yields whole frames; a bad length raises."""
 
@@ -94,7 +102,7 @@ class UnixTransport(Transport):
         if self._closed:
             raise TransportError(f"{self.name}: transport is closed")
         try:
-            self._sock.sendall(encode_frame(message))
+            _send_all(self._sock, encode_frame(message))
         except OSError as exc:
             raise TransportError(f"{self.name}: platform is gone ({exc.strerror or exc})") from exc
 
@@ -202,7 +210,7 @@ class UnixFrontEnd(FrontEnd):
                 self.messages += 1
                 reply = self.gate.handle_bytes(frame, self.agent_id)
                 if reply is not None:
-                    conn.sendall(encode_frame(reply))
+                    _send_all(conn, encode_frame(reply))
         except TransportError as exc:
             log.warning("dropping client: %s", exc)
             self._drop(poller, fd)
