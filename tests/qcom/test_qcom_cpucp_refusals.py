@@ -21,7 +21,14 @@ from memlat.qcom.codec import (
     encode_request,
 )
 from memlat.qcom.cpucp import CpucpLimits, CpucpService
-from memlat.qcom.ids import ADAPTIVE_LEVEL_1, Algorithm, Dialect, ParamId, QcomMessage
+from memlat.qcom.ids import (
+    ADAPTIVE_LEVEL_1,
+    SET_PARAMS,
+    Algorithm,
+    Dialect,
+    ParamId,
+    QcomMessage,
+)
 from memlat.scmi.platform import CallContext, Platform
 from memlat.scmi.status import Status
 
@@ -299,11 +306,17 @@ def test_refusals_are_logged_with_reason() -> None:
 # -- fuzz ------------------------------------------------------------------------------
 DOCUMENTED = {Status.SUCCESS, Status.NOT_SUPPORTED, Status.INVALID_PARAMETERS,
               Status.NOT_FOUND, Status.OUT_OF_RANGE, Status.BUSY, Status.PROTOCOL_ERROR}
-PIDS = st.one_of(st.sampled_from([int(p) for p in ParamId] + [0, 40, 99]),
+PIDS = st.one_of(st.sampled_from(sorted(int(p) for p in SET_PARAMS)),
+                 st.sampled_from(sorted(int(p) for p in SET_PARAMS)),
+                 st.sampled_from([int(p) for p in ParamId] + [0, 40, 99]),
                  st.integers(0, 0xFFFF_FFFF))
 SMALL_U32S = st.lists(st.integers(0, 12) | st.sampled_from([0xFF, 0xFFF, 0xFFFF_FFFF]),
                       max_size=20).map(lambda xs: struct.pack(f"<{len(xs)}I", *xs))
-BODIES = st.one_of(st.binary(max_size=80), SMALL_U32S)
+# bodies that start like real structs: hw_type / mon_idx / counts in range, then anything
+STRUCTISH = st.builds(lambda a, b, c, rest: struct.pack("<3I", a, b, c) + rest,
+                      st.integers(0, 4), st.integers(0, 5), st.integers(0, 12),
+                      st.binary(max_size=48))
+BODIES = st.one_of(st.binary(max_size=80), SMALL_U32S, STRUCTISH)
 FUZZ_SERVICE = _programmed(start=True)
 
 

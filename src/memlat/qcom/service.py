@@ -11,7 +11,7 @@ from typing import Any
 
 from memlat.clock import Clock, SimClock
 from memlat.qcom.cpucp import CpucpLimits, CpucpService
-from memlat.qcom.ids import PROTOCOL_ID, Dialect
+from memlat.qcom.ids import Dialect
 from memlat.qcom.sampling import CounterSource
 from memlat.scmi.platform import Platform
 
@@ -32,7 +32,9 @@ def make_cpucp_platform(identity: Any = None, dialect: Dialect | str | None = No
                         limits: CpucpLimits | None = None) -> tuple[Platform, CpucpService]:
     """A Platform with base (0x10) and the CPUCP memlat service (0x80), and the service.
 
-    identity: a `PlatformIdentity` for the base protocol (None: its defaults). A SoC
+    identity: a `PlatformIdentity` for the base protocol (None: its defaults, which
+    advertise 0x80; an identity whose protocol list lacks 0x80 emulates a platform that
+    does not implement it: 0x80 then answers NOT_SUPPORTED). A SoC
     profile (memlat.config SocConfig) may be passed instead, as `identity` or `soc`: it
     then gives ncpus and each CPU's cluster maximum (effective-frequency method 0).
     dialect: None accepts both algorithm strings; "v8" or "rfc2024" only that one.
@@ -51,9 +53,6 @@ def make_cpucp_platform(identity: Any = None, dialect: Dialect | str | None = No
         platform = Platform()
     else:
         platform = make_platform(identity)
-    advertised = getattr(platform, "advertised", None)
-    if advertised is not None:
-        advertised.add(PROTOCOL_ID)
     service = CpucpService(
         dialect=None if dialect is None else Dialect(dialect), limits=limits,
         clock=clock if clock is not None else SimClock(),
