@@ -196,9 +196,10 @@ class MemoryModel:
         lat = self.window_latency(ddr_mhz, llcc_mhz, ph, busy / dt_us, noncpu_gbps * 1000.0)
         pi = self.per_instruction(ph, lat)
         inst = busy * pi.rate
-        if const_mhz is None:
-            const_mhz = self.profile.cpu_max_mhz if self.profile.const_counter_mhz is None \
-                else np.full(len(busy), self.profile.const_counter_mhz)
+        if const_mhz is None:  # CPUs 0..n-1 of the profile
+            const_mhz = (self.profile.cpu_max_mhz[:len(busy)]
+                         if self.profile.const_counter_mhz is None
+                         else np.full(len(busy), self.profile.const_counter_mhz))
         deltas = np.zeros((len(busy), N_COUNTERS), dtype=np.uint64)
         deltas[:, CPU_CYCLES] = np.rint(busy * ph.cpu_mhz)
         deltas[:, CNT_CYCLES] = np.rint(busy * const_mhz)
