@@ -1,15 +1,128 @@
-"""`memlat run`: the main job (placeholder until the simulation issue lands)."""
+"""`memlat run`: the main job (decisions.md §5).
+
+Boots the emulated CPUCP platform, probes it through the agent over SCMI (inside the
+`memlat` policy), simulates every policy on every workload closed-loop, prints a summary
+table and writes the report folder (results.json, PNG plots, trans_stat per bus).
+"""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import typer
+
+from memlat.sim.closed_loop import DEFAULT_ORACLE_BUDGET, POLICIES
+
+
+def _parse_policies(text: str) -> tuple[str, ...]:
+    names = tuple(p.strip() for p in text.split(",") if p.strip())
+    bad = [p for p in names if p not in POLICIES]
+    if bad or not names:
+        raise typer.BadParameter(f"unknown policy {', '.join(bad) or '(none)'}; "
+                                 f"choose from {', '.join(POLICIES)}", param_hint="--policies")
+    return names
 
 
 def register(app: typer.Typer) -> None:
     """Add `memlat run` to `app`."""
 
     @app.command()
-    def run() -> None:
-        """Run the main job (not yet implemented)."""
-        typer.echo("memlat run: not yet implemented", err=True)
-        raise typer.Exit(2)
+    def run(
+        soc: str = typer.Option("x1e80100", "--soc", help="SoC profile name."),
+        workloads: Path | None = typer.Option(
+            None, "--workloads", help="Workloads YAML (default: the built-in suite)."),
+        policies: str = typer.Option(",".join(POLICIES), "--policies",
+                                     help="Comma-separated policies."),
+        out: Path = typer.Option(Path("memlat-report"), "--out", help="Report folder."),
+        seed: int = typer.Option(0, "--seed", help="Seed of the workload jitter."),
+        duration: float | None = typer.Option(
+            None, "--duration", help="Shorten each workload to at most S seconds "
+            "(nominal, phases scaled in proportion)."),
+        only: str | None = typer.Option(None, "--only",
+                                        help="Comma-separated workload names to run."),
+        jobs: int | None = typer.Option(None, "--jobs", help="Worker processes "
+                                        "(default: one per core)."),
+        oracle_budget: float = typer.Option(DEFAULT_ORACLE_BUDGET, "--oracle-budget",
+                                            help="Oracle slowdown budget (0.05 = 5 %)."),
+        memlat_backend: str = typer.Option(
+            "cpucp", "--memlat-backend",
+            help="cpucp (the SCMI-programmed emulated firmware) or reference (fallback)."),
+    ) -> None:
+        """Simulate every policy on every workload; print a table; write the report."""
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from memlat.errors import MemlatError
+        from memlat.sim.report import write_report
+        from memlat.sim.runner import Job, limit_duration, run_jobs
+        from memlat.sim.workload import load_suite, load_workloads
+
+        console = Console()
+        if console.width < 132:  # piped or narrow: keep every column readable
+            console = Console(width=132)
+        names = _parse_policies(policies)
+        if memlat_backend not in ("cpucp", "reference"):
+            raise typer.BadParameter("must be cpucp or reference", param_hint="--memlat-backend")
+        try:
+            suite = load_workloads(workloads) if workloads else load_suite()
+            if only:
+                wanted = [w.strip() for w in only.split(",") if w.strip()]
+                missing = [w for w in wanted if w not in suite]
+                if missing:
+                    raise typer.BadParameter(f"unknown workload(s) {', '.join(missing)}; have "
+                                             f"{', '.join(suite)}", param_hint="--only")
+                suite = {w: suite[w] for w in wanted}
+            chosen = [limit_duration(w, duration) if duration else w for w in suite.values()]
+            job_list = [Job(w, names, soc=soc, seed=seed, memlat_backend=memlat_backend,
+                            oracle_budget=oracle_budget) for w in chosen]
+            started = time.perf_counter()
+            with Progress(TextColumn("[bold]simulating"), BarColumn(),
+                          TextColumn("{task.completed}/{task.total} workloads"),
+                          TextColumn("{task.description}"), TimeElapsedColumn(),
+                          console=console, transient=False) as progress:
+                task = progress.add_task("", total=len(job_list))
+
+                def done(i: int, job: Job) -> None:
+                    progress.update(task, advance=1, description=job.workload.name)
+
+                outputs = run_jobs(job_list, workers=jobs, on_done=done)
+            elapsed = time.perf_counter() - started
+            results = [r for res, _ in outputs for r in res]
+            frontiers = {job.workload.name: fr for job, (_, fr) in zip(job_list, outputs,
+                                                                      strict=True) if fr}
+            from memlat.sim.closed_loop import make_setup
+
+            setup = make_setup(soc, seed=seed)
+            settings = {"soc": soc, "seed": seed, "policies": list(names),
+                        "workloads": [w.name for w in chosen], "duration_s": duration,
+                        "oracle_budget": oracle_budget, "memlat_backend": memlat_backend,
+                        "sample_ms": setup.soc.sample_ms, "elapsed_s": round(elapsed, 3)}
+            paths = write_report(out, results, frontiers=frontiers,
+                                 ladders={"ddr": setup.ladders.ddr, "llcc": setup.ladders.llcc},
+                                 sample_ms=setup.soc.sample_ms, settings=settings)
+        except MemlatError as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(1) from exc
+        _print_tables(console, results)
+        console.print(f"report: {out} ({len(paths)} files) in {elapsed:.1f} s")
+
+
+def _print_tables(console: object, results: list) -> None:
+    """One table per workload: time, slowdown, energy per bus and CPUs, EDP, transitions."""
+    from rich.table import Table
+
+    for workload in dict.fromkeys(r.workload for r in results):
+        table = Table(title=f"{workload}", title_justify="left")
+        for col in ("policy", "time s", "slowdown", "E cpu J", "E ddr J", "E llcc J",
+                    "E total J", "EDP J*s", "trans ddr", "trans llcc", "trans qos"):
+            table.add_column(col, justify="left" if col == "policy" else "right")
+        for r in results:
+            if r.workload != workload:
+                continue
+            sd = "-" if r.slowdown is None else f"{r.slowdown:.4f}"
+            table.add_row(r.policy, f"{r.time_s:.3f}", sd, f"{r.e_cpu_j:.3f}",
+                          f"{r.e_ddr_j:.3f}", f"{r.e_llcc_j:.3f}", f"{r.energy_j:.3f}",
+                          f"{r.edp:.3f}", str(r.transitions.get("ddr", 0)),
+                          str(r.transitions.get("llcc", 0)), str(r.transitions.get("ddr_qos", 0)))
+        console.print(table)  # type: ignore[attr-defined]
