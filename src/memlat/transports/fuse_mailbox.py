@@ -39,6 +39,7 @@ from memlat.errors import DecodeError, TransportError
 from memlat.scmi.message import Message
 from memlat.scmi.platform import Platform
 from memlat.scmi.smt import SmtArea
+from memlat.scmi.transport import Transport
 from memlat.transports.frontend import FrontEnd, PlatformGate, as_gate
 from memlat.transports.fuse_raw import _fuse_error, _notify_poll
 from memlat.transports.fusemount import FuseMount
@@ -292,3 +293,53 @@ class MailboxTestClient:
             return SmtArea(reply_area).read_response()
         except DecodeError as exc:
             raise TransportError(f"mailbox-test {self.directory}: bad reply: {exc}") from exc
+
+
+class MailboxTestTransport(Transport):
+    """An agent `Transport` over a mailbox-test directory (one command at a time)."""
+
+    def __init__(self, directory: str | os.PathLike[str], *, signal: bytes | None = b"\x01"):
+        self.directory = Path(directory)
+        self.name = f"mailbox-test:{self.directory}"
+        self.max_msg_size = MBOX_MAX_MSG_LEN - 0x1C
+        self.signal = signal
+        try:
+            self._fd = os.open(self.directory / "message", os.O_RDWR | os.O_NONBLOCK)
+        except OSError as exc:
+            raise TransportError(f"{self.name}: cannot open message ({exc.strerror})") from exc
+        self._poller = select.poll()
+        self._poller.register(self._fd, select.POLLIN)
+
+    def send(self, message: bytes) -> None:
+        """Optional signal write, then the 128-byte SMT buffer to `message` (rings)."""
+        buffer = bytearray(MBOX_MAX_MSG_LEN)
+        SmtArea(buffer).write_command(Message.from_bytes(message), interrupt=True)
+        try:
+            if self.signal is not None:
+                sig = os.open(self.directory / "signal", os.O_WRONLY)
+                try:
+                    os.write(sig, self.signal)
+                finally:
+                    os.close(sig)
+            os.write(self._fd, bytes(buffer))
+        except OSError as exc:
+            raise TransportError(f"{self.name}: write refused ({exc.strerror})") from exc
+
+    def receive(self, timeout_s: float) -> bytes | None:
+        """Poll `message`, read the dump and return the SMT reply as a message."""
+        if not self._poller.poll(max(0, int(timeout_s * 1000 + 0.999))):
+            return None
+        try:
+            # the driver's read continues from the file position: rewind for each reply
+            os.lseek(self._fd, 0, os.SEEK_SET)
+            dump = os.read(self._fd, MBOX_HEXDUMP_MAX_LEN)
+        except BlockingIOError:
+            return None
+        try:
+            return SmtArea(bytearray(parse_hexdump(dump))).read_response().to_bytes()
+        except DecodeError as exc:
+            raise TransportError(f"{self.name}: bad reply: {exc}") from exc
+
+    def close(self) -> None:
+        """Close `message`."""
+        os.close(self._fd)
