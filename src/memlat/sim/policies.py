@@ -144,8 +144,8 @@ class StaticMapPolicy(Policy):
     Upstream derives each CPU OPP's peak bandwidths from the memlat maps (value x bus
     width), so the table is exactly the memlat map of the CPU's cluster, applied to the
     *requested* cpufreq of every CPU, with no IPM or stall gating; the bus gets the
-    maximum over CPUs. A CPU with nothing to run keeps its last request (cpufreq does not
-    drop the vote on idle); before its first request it votes the map's first row.
+    maximum over CPUs. A CPU with nothing to run requests nothing (schedutil drops an
+    idle CPU to its minimum), which the map turns into its first row.
     """
 
     name = "static-map"
@@ -157,11 +157,6 @@ class StaticMapPolicy(Policy):
         names = [g.name.lower() for g in config.groups]
         self._group = {bus: names.index(bus) if bus in names else None
                        for bus in ("ddr", "llcc", "ddr_qos")}
-        self._last = np.zeros(config.ncpus)
-
-    def reset(self) -> None:
-        """Forget the remembered CPU requests."""
-        self._last = np.zeros(self.config.ncpus)
 
     def _bus(self, bus: str, req: np.ndarray) -> float:
         g = self._group[bus]
@@ -169,7 +164,7 @@ class StaticMapPolicy(Policy):
             return 0.0
         grp = self.config.groups[g]
         best = 0.0
-        for cpu in range(len(req)):
+        for cpu in range(min(len(req), self.config.ncpus)):
             mon = _ipm_monitor_for(cpu, grp.monitors)
             if mon is None:
                 continue
@@ -181,12 +176,9 @@ class StaticMapPolicy(Policy):
     def decide(self, obs: Observation) -> BusVote:
         """Map every CPU's requested MHz through its cluster's map; max over CPUs."""
         req = np.asarray(obs.cpu_req_mhz, dtype=float)
-        n = min(len(req), len(self._last))
-        active = req[:n] > 0
-        self._last[:n][active] = req[:n][active]
-        ddr = self._bus("ddr", self._last) / 1000.0
-        llcc = self._bus("llcc", self._last) / 1000.0
-        qos = int(self._bus("ddr_qos", self._last))
+        ddr = self._bus("ddr", req) / 1000.0
+        llcc = self._bus("llcc", req) / 1000.0
+        qos = int(self._bus("ddr_qos", req))
         return BusVote(self.ladders.ddr_up(ddr), self.ladders.llcc_up(llcc), qos)
 
 

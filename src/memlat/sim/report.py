@@ -30,6 +30,12 @@ from memlat.agent.devfreq import DevfreqDevice
 from memlat.sim.results import RunResult, Timeline
 
 TRANS_STAT_BUSES = ("ddr", "llcc")  # ddr_qos is a 0/1 level, not a devfreq OPP table
+_STYLES = {"memlat": dict(ls="-", lw=1.0, zorder=4),
+           "performance": dict(ls="--", lw=2.0, zorder=3),
+           "powersave": dict(ls=":", lw=2.0, zorder=3),
+           "static-map": dict(ls="-.", lw=1.5, zorder=3),
+           "bwmon": dict(ls="-", lw=1.2, zorder=3),
+           "oracle": dict(ls="-", lw=3.0, alpha=0.45, zorder=2)}
 _MARKERS = {"memlat": "o", "performance": "^", "powersave": "v", "static-map": "s",
             "bwmon": "D", "oracle": "*"}
 
@@ -101,8 +107,8 @@ def plot_bus_timeline(path: Path, workload: str, results: Sequence[RunResult]) -
                 continue
             t = np.append(tl.t_s, tl.t_s[-1] + tl.dt_s[-1])
             y = getattr(tl, bus)
-            ax.step(t, np.append(y, y[-1]), where="post", lw=1.1, label=r.policy,
-                    marker=None)
+            ax.step(t, np.append(y, y[-1]), where="post", label=r.policy,
+                    **_STYLES.get(r.policy, {"lw": 1.1}))
         ax.set_ylabel(f"{title} frequency (MHz)")
         ax.grid(True, alpha=0.3)
     axes[1].set_xlabel("time (s)")
@@ -115,31 +121,47 @@ def plot_bus_timeline(path: Path, workload: str, results: Sequence[RunResult]) -
 
 
 def plot_energy_vs_slowdown(path: Path, results: Sequence[RunResult],
-                            frontiers: dict[str, tuple[np.ndarray, np.ndarray]]) -> Path:
-    """One panel per workload: energy vs slowdown for each policy, oracle frontier as a line."""
+                            frontiers: dict[str, tuple[np.ndarray, np.ndarray]],
+                            max_slowdown: float = 1.15) -> Path:
+    """One panel per workload: energy vs slowdown for each policy, oracle frontier as a line.
+
+    The x axis stops at `max_slowdown` so the interesting region stays readable; policies
+    beyond it are listed in the panel as off-scale with their slowdown and energy.
+    """
     workloads = list(dict.fromkeys(r.workload for r in results))
     ncols = min(3, max(1, len(workloads)))
     nrows = math.ceil(len(workloads) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.8 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.0 * ncols, 4.0 * nrows), squeeze=False)
     for ax, workload in zip(axes.flat, workloads, strict=False):
         rows = [r for r in results if r.workload == workload and r.slowdown is not None]
         perf = next((r for r in rows if r.policy == "performance"), None)
+        shown = [r for r in rows if (r.slowdown or 1.0) <= max_slowdown]
+        off = [r for r in rows if (r.slowdown or 1.0) > max_slowdown]
+        x_hi = max([r.slowdown or 1.0 for r in shown] + [1.02]) * 1.01
         if workload in frontiers and perf is not None:
             t, e = frontiers[workload]
-            keep = t <= perf.time_s * max([r.slowdown or 1.0 for r in rows] + [1.05]) * 1.05
-            ax.plot(t[keep] / perf.time_s, e[keep], color="0.4", lw=1.2, ls="--",
-                    label="oracle frontier", zorder=1)
-        for r in rows:
-            ax.scatter([r.slowdown], [r.energy_j], marker=_MARKERS.get(r.policy, "o"), s=46,
-                       label=r.policy, zorder=3)
+            sd = t / perf.time_s
+            keep = sd <= x_hi
+            ax.plot(np.append(sd[keep], x_hi), np.append(e[keep], np.interp(x_hi, sd, e)),
+                    color="0.35", lw=1.2, ls="--", label="oracle frontier E*(T)", zorder=1)
+        for r in shown:
+            ax.scatter([r.slowdown], [r.energy_j], marker=_MARKERS.get(r.policy, "o"), s=52,
+                       label=r.policy, zorder=3, alpha=0.85)
+        if off:
+            text = "off-scale:\n" + "\n".join(f"{r.policy} x{r.slowdown:.2f}, {r.energy_j:.3g} J"
+                                               for r in off)
+            ax.text(0.98, 0.97, text, transform=ax.transAxes, ha="right", va="top",
+                    fontsize=7, bbox={"facecolor": "white", "alpha": 0.8, "lw": 0.5})
+        ax.set_xlim(min(0.995, min([r.slowdown or 1.0 for r in shown] + [1.0]) - 0.005), x_hi)
         ax.set_title(workload, fontsize=10)
         ax.set_xlabel("slowdown vs performance (x)")
         ax.set_ylabel("energy (J)")
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
+        ax.legend(fontsize=7, loc="lower left")
     for ax in list(axes.flat)[len(workloads):]:
         ax.set_visible(False)
-    fig.suptitle("Energy vs slowdown per policy (CPU + DDR + LLCC)")
+    fig.suptitle("Energy vs slowdown per policy (CPU + DDR + LLCC); "
+                 "no schedule lies below the oracle frontier")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
