@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import select
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from memlat.transports.fusemount import fuse_unavailable, unmount
+from memlat.transports.fusemount import fuse_unavailable, is_mounted, unmount
 
 # Paths of Unix sockets are limited to ~107 bytes: keep them short, under /tmp.
 SHORT_TMP = "/tmp"
@@ -21,9 +20,17 @@ SHORT_TMP = "/tmp"
 
 @pytest.fixture
 def short_tmp() -> Iterator[Path]:
-    """A short temporary directory (socket paths must stay under 108 bytes)."""
+    """A short temporary directory (socket paths must stay under 108 bytes).
+
+    Any FUSE mount left below it (e.g. by a killed platform process) is unmounted.
+    """
     with tempfile.TemporaryDirectory(prefix="mlt-", dir=SHORT_TMP) as d:
-        yield Path(d)
+        try:
+            yield Path(d)
+        finally:
+            for child in Path(d).iterdir():
+                if is_mounted(child):
+                    unmount(child)
 
 
 class PlatformProcess:
@@ -114,4 +121,4 @@ def mountpoint(short_tmp: Path, fuse_ok: None) -> Iterator[Path]:
     mnt.mkdir()
     yield mnt
     unmount(mnt)
-    assert not os.path.ismount(mnt)
+    assert not is_mounted(mnt)

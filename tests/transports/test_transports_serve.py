@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from memlat.scmi.message import Message
 from memlat.scmi.protocols.base import discover
 from memlat.transports import open_transport
 from memlat.transports.fuse_mailbox import MailboxTestTransport
+from memlat.transports.fusemount import is_mounted
 from memlat.transports.testing import MSG_ECHO, TEST_PROTOCOL, base_platform, make_platform
 from memlat.transports.trace import exchange_lines
 from memlat.transports.uri import parse_uri
@@ -83,7 +83,7 @@ def test_every_front_end_in_one_process(short_tmp: Path, fuse_ok: None,
     finally:
         proc.kill()
     assert not sock.exists() and not shm.exists()
-    assert not os.path.ismount(raw) and not os.path.ismount(mbox)
+    assert not is_mounted(raw) and not is_mounted(mbox)
 
 
 def test_cli_platform_serve_and_probe_over_unix(short_tmp: Path) -> None:

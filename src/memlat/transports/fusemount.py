@@ -39,10 +39,27 @@ def _fusermount() -> str | None:
     return shutil.which("fusermount3") or shutil.which("fusermount")
 
 
+def is_mounted(mountpoint: str | os.PathLike[str]) -> bool:
+    """A mount (live, or dead with "Transport endpoint is not connected") is at the path.
+
+    os.path.ismount() says False for a dead FUSE mount, so /proc/mounts decides.
+    """
+    path = os.path.realpath(os.fspath(mountpoint))
+    try:
+        with open("/proc/mounts") as mounts:
+            for line in mounts:
+                fields = line.split()
+                if len(fields) > 1 and fields[1].replace("\\040", " ") == path:
+                    return True
+        return False
+    except OSError:
+        return os.path.ismount(path)
+
+
 def unmount(mountpoint: str | os.PathLike[str]) -> None:
     """Unmount (lazily if busy); quiet when nothing is mounted there."""
     path = os.fspath(mountpoint)
-    if not os.path.ismount(path):
+    if not is_mounted(path):
         return
     tool = _fusermount()
     for args in (["-u"], ["-u", "-z"]):
@@ -92,7 +109,7 @@ class FuseMount:
                          for sig in (signal.SIGPIPE, signal.SIGINT, signal.SIGTERM,
                                      signal.SIGHUP)}
         self.mountpoint.mkdir(parents=True, exist_ok=True)
-        if os.path.ismount(self.mountpoint):
+        if is_mounted(self.mountpoint):
             raise TransportError(f"{self.mountpoint} is already a mount point")
         self._thread = threading.Thread(target=self._main, name=f"fuse:{self.mountpoint}",
                                         daemon=True)
