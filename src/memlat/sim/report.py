@@ -150,14 +150,14 @@ def plot_energy_vs_slowdown(path: Path, results: Sequence[RunResult],
         if off:
             text = "off-scale:\n" + "\n".join(f"{r.policy} x{r.slowdown:.2f}, {r.energy_j:.3g} J"
                                                for r in off)
-            ax.text(0.98, 0.97, text, transform=ax.transAxes, ha="right", va="top",
+            ax.text(0.5, 0.97, text, transform=ax.transAxes, ha="center", va="top",
                     fontsize=7, bbox={"facecolor": "white", "alpha": 0.8, "lw": 0.5})
         ax.set_xlim(min(0.995, min([r.slowdown or 1.0 for r in shown] + [1.0]) - 0.005), x_hi)
         ax.set_title(workload, fontsize=10)
         ax.set_xlabel("slowdown vs performance (x)")
         ax.set_ylabel("energy (J)")
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7, loc="lower left")
+        ax.legend(fontsize=7, loc="best", framealpha=0.6)
     for ax in list(axes.flat)[len(workloads):]:
         ax.set_visible(False)
     fig.suptitle("Energy vs slowdown per policy (CPU + DDR + LLCC); "
