@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from memlat.governor.spec import CPU_CYCLES, INST_RETIRED, L2_D_RFILL, STALL_BACKEND_MEM
 from memlat.sim import (
@@ -151,3 +155,31 @@ def test_sim_instruction_budget_phase():
     r = simulate_fixed(w, X1E, *LOW)
     assert r.instructions == pytest.approx(2e8)
     assert r.trace.deltas[:, :2, INST_RETIRED].sum() == pytest.approx(2e8, abs=2)
+
+
+@pytest.mark.parametrize("soc", ["glymur", "kaanapali", "sm8550"])
+def test_sim_other_socs_run_the_suite_members(soc):
+    prof = load_profile(soc)
+    w = single("mcf", "pricing", duration_s=0.2)
+    fast = simulate_fixed(w, prof, keep_trace=False)
+    slow = simulate_fixed(w, prof, prof.ddr.min_mhz, prof.llcc.min_mhz, keep_trace=False)
+    assert slow.time_s > 1.5 * fast.time_s
+    assert slow.instructions == pytest.approx(fast.instructions, rel=1e-9)
+
+
+@settings(max_examples=25)
+@given(cpi0=st.floats(0.2, 2.0), mpki=st.floats(0.0, 200.0), ddr_share=st.floats(0.0, 1.0),
+       mlp=st.floats(1.0, 16.0), util=st.floats(0.05, 1.0), ncpu=st.integers(1, 12),
+       dt_us=st.sampled_from([1000, 4000, 8000]))
+def test_sim_work_is_conserved_and_a_faster_bus_is_never_slower(cpi0, mpki, ddr_share, mlp,
+                                                                 util, ncpu, dt_us):
+    w = parse_workloads({"workloads": [{"name": "h", "phases": [
+        {"name": "p", "duration_s": 0.05, "cpus": list(range(ncpu)), "cpu_mhz": 3000,
+         "util": util, "cpi0": cpi0, "mpki_llcc": mpki, "mpki_ddr": mpki * ddr_share,
+         "mlp": mlp, "read_frac": 0.7}]}]}, "inline")["h"]
+    times = []
+    for ddr, llcc in (BOTTOM, LOW, (1555, 600), TOP):
+        r = simulate_fixed(w, X1E, ddr, llcc, dt_us=dt_us, keep_trace=False)
+        assert r.instructions == pytest.approx(Executor(w, X1E).total_instructions, rel=1e-9)
+        times.append(r.time_s)
+    assert all(a >= b * (1 - 1e-9) for a, b in itertools.pairwise(times))

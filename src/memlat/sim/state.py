@@ -406,7 +406,7 @@ class Executor:
         throughput phase reuses them every window.
         """
         over = None if bus.cpu_mhz is None else ph.cpu_mhz.tobytes()
-        key0 = (bus.ddr_mhz, bus.llcc_mhz, self._version, over)
+        key0 = (bus.ddr_mhz, bus.llcc_mhz, self._version, over, dt_us)
         if key0 != self._key0:
             lat0 = self.model.window_latency(bus.ddr_mhz, bus.llcc_mhz, ph,
                                              np.zeros(self.ncpus))
@@ -417,7 +417,7 @@ class Executor:
             want = want + np.where(self.next_arr < t1, self._next_frame_work(), 0.0)
         # Quantised to 1/32 so that windows with similar load share one memoised latency.
         busy_est = np.ceil(np.minimum(1.0, want / self._rate0) * 32.0) / 32.0
-        key = (key0, dt_us, self._noncpu, busy_est.tobytes())
+        key = (key0, self._noncpu, busy_est.tobytes())
         if key != self._key:
             self._lat = self.model.window_latency(bus.ddr_mhz, bus.llcc_mhz, ph, busy_est,
                                                   self._noncpu)
