@@ -266,16 +266,23 @@ class Executor:
         else:
             self.next_arr[cpu] = _INF
 
-    def _phase_over(self, tr: _Track, now: float) -> float | None:
-        """Completion time of the track's phase if it is over by `now`, else None."""
+    def _phase_over(self, tr: _Track, now: float, pending: np.ndarray | None = None
+                    ) -> float | None:
+        """Completion time of the track's phase if it is over by `now`, else None.
+
+        pending: optional per-CPU flags "has backlog or a frame still to come".
+        """
         c = tr.cpus_now
         if not len(c):
             return None
         span_end = float(self.span_end[c[0]])
-        if span_end > now + _EPS_US or np.any(self.next_arr[c] < _INF) \
-                or np.any(self.backlog[c] > _EPS_INST):
+        if span_end > now + _EPS_US:
             return None
-        return max(float(np.max(self.last_end[c])), span_end, tr.start_us)
+        if pending is None:
+            pending = (self.backlog > _EPS_INST) | (self.next_arr < _INF)
+        if pending[c].any():
+            return None
+        return max(float(self.last_end[c].max()), span_end, tr.start_us)
 
     # -- the window step ---------------------------------------------------------------
     @property
@@ -290,9 +297,9 @@ class Executor:
 
     def _quiet(self, t1: float) -> bool:
         """No CPU has work and no event falls in [t, t1): the window is all idle."""
-        if np.any(self.backlog > 0.0) or np.any(self.rate_in > 0.0):
+        if self.backlog.any() or self.rate_in.any():
             return False
-        if float(np.min(self.next_arr)) < t1:
+        if float(self.next_arr.min()) < t1:
             return False
         return not any(len(tr.cpus_now) and float(self.span_end[tr.cpus_now[0]]) < t1
                        for tr in self.tracks)
@@ -346,11 +353,12 @@ class Executor:
                 self._arrive(int(cpu), float(e[cpu]))
             self.rate_in[self.span_end <= e + _EPS_US] = 0.0
             changed = False
+            pending = (self.backlog > _EPS_INST) | (self.next_arr < _INF)
             for tr in self.tracks:
                 if not len(tr.cpus_now):
                     continue
-                now = float(np.max(tau[tr.cpus_now]))
-                fin = self._phase_over(tr, now)
+                now = float(tau[tr.cpus_now].max())
+                fin = self._phase_over(tr, now, pending)
                 if fin is None:
                     continue
                 self._advance(tr, fin)
