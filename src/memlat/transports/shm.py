@@ -10,11 +10,13 @@ hands the agent its doorbell file descriptors (SCM_RIGHTS) and tells each side w
 other one is gone, so a dead platform is an error, not a hang. Kinds:
 
 - ``eventfd`` (default): one eventfd per direction; the agent writes 1 to ring, the
-  platform writes 1 to raise the completion "interrupt". Fastest in `memlat bench`.
+  platform writes 1 to raise the completion "interrupt". As fast as a pipe in
+  `memlat bench`, one descriptor per direction, and a counter that cannot fill up.
 - ``pipe``: one pipe per direction, one byte per ring.
 - ``poll``: no doorbell at all; the agent bumps a counter in the area's
   implementation-defined reserved word (offset 0x08, §1.5) and the platform spins on it;
-  completion is always by polling the channel status.
+  completion is always by polling the channel status. Most round trips per second, but
+  it keeps a core busy on each side, so it is opt-in (docs/transports.md has figures).
 
 Completion follows the channel flags (§1.5): with INTR_ENABLED the platform rings the
 P2A doorbell after marking the channel FREE; with flags 0 the agent polls for FREE and
@@ -52,7 +54,7 @@ A2P_OFFSET = 0x000
 P2A_OFFSET = DEFAULT_AREA_SIZE
 FILE_SIZE = 2 * DEFAULT_AREA_SIZE
 DOORBELLS = ("eventfd", "pipe", "poll")
-DEFAULT_DOORBELL = "eventfd"  # measured fastest; see docs/transports.md
+DEFAULT_DOORBELL = "eventfd"  # best non-spinning doorbell; figures in docs/transports.md
 _SPIN_S = 200e-6  # pure spinning before a poll-mode waiter starts to sleep
 
 
@@ -248,8 +250,6 @@ class ShmTransport(Transport):
             raise TransportError(f"shm:{self.path}: payload of {len(msg.payload)} bytes "
                                  f"exceeds max_msg_size {self.max_msg_size}")
         self._wait_free()
-        if self._p2a is not None:
-            self._p2a.clear()  # drop interrupts of replies already collected
         self.area.write_command(msg, interrupt=self.interrupt)
         self._pending = msg.header
         if self._a2p is not None:
@@ -410,14 +410,18 @@ class ShmFrontEnd(FrontEnd):
     # -- loop -------------------------------------------------------------------------
     def _run(self) -> None:
         last_seq = struct.unpack_from("<I", self._mm, A2P_OFFSET + OFF_RESERVED2)[0]
+        poller, registered = select.poll(), object()  # sentinel: build on first pass
         while not self._stopping:
-            poller = select.poll()
-            poller.register(self._stop_r, select.POLLIN)
-            poller.register(self._listener.fileno(), select.POLLIN)
-            if self._client is not None:
-                poller.register(self._client.fileno(), select.POLLIN)
-            if self._a2p is not None:
-                poller.register(self._a2p.read_fd, select.POLLIN)
+            client = self._client
+            if registered is not client:  # rebuild only when the agent changed
+                poller = select.poll()
+                poller.register(self._stop_r, select.POLLIN)
+                poller.register(self._listener.fileno(), select.POLLIN)
+                if client is not None:
+                    poller.register(client.fileno(), select.POLLIN)
+                if self._a2p is not None:
+                    poller.register(self._a2p.read_fd, select.POLLIN)
+                registered = client
             if self.doorbell == "poll" and self._client is not None:
                 last_seq = self._spin(poller, last_seq)
                 continue
