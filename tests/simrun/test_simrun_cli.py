@@ -110,3 +110,13 @@ def test_sweep_writes_one_row_per_grid_point_and_workload(tmp_path: Path) -> Non
     mcf = df.filter((pl.col("workload") == "mcf") & (pl.col("ipm_ceil") == 20_000_000))
     by_scale = dict(zip(mcf["map_scale"], mcf["slowdown"], strict=True))
     assert by_scale[0.5] > by_scale[1.0]
+
+
+def test_sweep_dask_backend_matches_processes() -> None:
+    from memlat.sim.sweep import Grid, SweepSpec, run_sweep
+
+    spec = SweepSpec(Grid(map_scale=[0.5, 1.0]), [limit_duration(load_suite()["mcf"], 0.3)])
+    local = run_sweep(spec, backend="processes", workers=1)
+    dask = run_sweep(spec, backend="dask", workers=1)
+    assert local.height == dask.height == 2
+    assert local["energy_j"].to_list() == dask["energy_j"].to_list()

@@ -68,13 +68,20 @@ def run_jobs(jobs: Sequence[Job], *, workers: int | None = None,
                 on_done(i, job)
     else:
         with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-            futures = {pool.submit(run_job, job): i for i, job in enumerate(jobs)}
+            # longest first, so the last job to start is a short one (better balance)
+            order = sorted(range(len(jobs)), key=lambda i: -_nominal_job_s(jobs[i]))
+            futures = {pool.submit(run_job, jobs[i]): i for i in order}
             for fut in as_completed(futures):
                 i = futures[fut]
                 out[i] = fut.result()
                 if on_done:
                     on_done(i, jobs[i])
     return [r for r in out if r is not None]
+
+
+def _nominal_job_s(job: Job) -> float:
+    """Nominal length of a job's workload (longest track), for scheduling only."""
+    return max(_nominal_s(phases) for phases, _ in job.workload.placed_tracks())
 
 
 def _scale_phase(p: Phase, factor: float) -> Phase:
