@@ -133,6 +133,9 @@ class ShmTransport(Transport):
         self.path = os.fspath(path)
         self.name = f"shm:{self.path}"
         self.max_msg_size = MAX_PAYLOAD_LINUX
+        #: agent timeout hint: the peer is a Python process on a possibly busy machine,
+        #: so allow more than Linux's 30 ms (memlat probe uses this)
+        self.suggested_timeout_s = 0.25
         self.busy_timeout_s = busy_timeout_s
         self._ctl = self._connect(connect_timeout_s)
         try:

@@ -81,6 +81,9 @@ class UnixTransport(Transport):
         self.path = os.fspath(path)
         self.name = f"unix:{self.path}"
         self.max_msg_size = MAX_PAYLOAD_LINUX
+        #: agent timeout hint: the peer is a Python process on a possibly busy machine,
+        #: so allow more than Linux's 30 ms (memlat probe uses this)
+        self.suggested_timeout_s = 0.25
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._sock.settimeout(connect_timeout_s)
         try:
