@@ -104,6 +104,10 @@ def register(app: typer.Typer) -> None:
         except MemlatError as exc:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(1) from exc
+        if "memlat" in names and memlat_backend == "cpucp":
+            console.print(f"memlat: an emulated CPUCP booted per workload and programmed by "
+                          f"the agent over SCMI ({setup.soc.dialect}, "
+                          f"{setup.soc.command_count()} QCOM commands, in-process SMT)")
         _print_tables(console, results)
         console.print(f"report: {out} ({len(paths)} files) in {elapsed:.1f} s")
 
