@@ -78,15 +78,21 @@ class Header:
     @classmethod
     def unpack(cls, value: int) -> Header:
         """Decode a u32 header."""
+        cached = _UNPACKED.get(value)
+        if cached is not None:
+            return cached
         if not 0 <= value <= 0xFFFF_FFFF:
             raise DecodeError(f"header value {value:#x} is not a u32", offset=0, field="header")
-        return cls(
+        header = cls(
             message_id=value & _MSG_ID_MASK,
-            type=MessageType((value >> _TYPE_SHIFT) & _TYPE_MASK),
+            type=_TYPES[(value >> _TYPE_SHIFT) & _TYPE_MASK],
             protocol_id=(value >> _PROTO_SHIFT) & _PROTO_MASK,
             token=(value >> _TOKEN_SHIFT) & _TOKEN_MASK,
             reserved=(value & _RESERVED_MASK) >> 28,
         )
+        if len(_UNPACKED) < _UNPACKED_MAX:
+            _UNPACKED[value] = header
+        return header
 
     @classmethod
     def from_bytes(cls, data: bytes, offset: int = 0) -> Header:
@@ -108,3 +114,10 @@ class Header:
             f"proto={self.protocol_id:#04x} msg={self.message_id:#04x} "
             f"type={self.type.name.lower()} token={self.token}"
         )
+
+
+# Headers are immutable and few distinct values recur (protocol x message x token), so
+# decoding memoises them: the agent and platform decode two headers per round trip.
+_TYPES = tuple(MessageType)
+_UNPACKED: dict[int, Header] = {}
+_UNPACKED_MAX = 1 << 16

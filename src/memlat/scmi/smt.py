@@ -24,6 +24,10 @@ HEADER_SIZE = OFF_PAYLOAD  # bytes before the payload (28); Linux counts 24 + 4 
 MAX_PAYLOAD_LINUX = 104  # SCMI_SHMEM_MAX_PAYLOAD_SIZE, kernels from late 2024
 DEFAULT_AREA_SIZE = 0x200  # cpu_scp_lpri0 / lpri1 on X1E80100
 
+_U32 = struct.Struct("<I")
+_FREE = 0x1  # ChannelStatus.FREE as a plain int: the hot path avoids enum lookups
+_INTR = 0x1  # ChannelFlags.INTR_ENABLED
+
 
 class ChannelStatus(IntFlag):
     """channel_status bits at offset 0x04."""
@@ -55,10 +59,10 @@ class SmtArea:
 
     # -- raw fields -------------------------------------------------------------------
     def _get(self, offset: int) -> int:
-        return struct.unpack_from("<I", self._view, offset)[0]
+        return _U32.unpack_from(self._view, offset)[0]
 
     def _set(self, offset: int, value: int) -> None:
-        struct.pack_into("<I", self._view, offset, value & 0xFFFF_FFFF)
+        _U32.pack_into(self._view, offset, value & 0xFFFF_FFFF)
 
     @property
     def channel_status(self) -> ChannelStatus:
@@ -87,7 +91,7 @@ class SmtArea:
     @property
     def is_free(self) -> bool:
         """The agent owns the channel (platform finished)."""
-        return bool(self.channel_status & ChannelStatus.FREE)
+        return bool(self._get(OFF_CHANNEL_STATUS) & _FREE)
 
     def reset(self) -> None:
         """Zero the area and mark it free, as firmware does at boot."""
@@ -103,7 +107,7 @@ class SmtArea:
                 f"payload of {len(payload)} bytes exceeds the area's {self.max_payload}"
             )
         self._set(OFF_CHANNEL_STATUS, 0)
-        self._set(OFF_FLAGS, ChannelFlags.INTR_ENABLED if interrupt else 0)
+        self._set(OFF_FLAGS, _INTR if interrupt else 0)
         self._set(OFF_LENGTH, 4 + len(payload))
         self._set(OFF_HEADER, message.header.pack())
         self._view[OFF_PAYLOAD : OFF_PAYLOAD + len(payload)] = payload
@@ -156,11 +160,11 @@ class SmtArea:
         Returns True when the agent asked for a completion interrupt.
         """
         payload = bytes(message.payload)[: self.max_payload]
-        wants_irq = bool(self.flags & ChannelFlags.INTR_ENABLED)
+        wants_irq = bool(self._get(OFF_FLAGS) & _INTR)
         self._set(OFF_LENGTH, 4 + len(payload))
         self._set(OFF_HEADER, message.header.pack())
         self._view[OFF_PAYLOAD : OFF_PAYLOAD + len(payload)] = payload
-        self.channel_status = ChannelStatus.FREE
+        self._set(OFF_CHANNEL_STATUS, _FREE)
         return wants_irq
 
     def write_error(self) -> None:
