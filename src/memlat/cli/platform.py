@@ -25,11 +25,13 @@ def register(app: typer.Typer) -> None:
         doorbell: str = typer.Option("eventfd", "--doorbell",
                                      help="shm doorbell: eventfd, pipe or poll."),
         quiet: bool = typer.Option(False, "--quiet", help="Do not log every message."),
+        trace: str = typer.Option(None, "--trace",
+                                  help="Counter trace (CSV/Parquet) the governor samples; "
+                                       "default: a synthetic CPU-frequency staircase."),
     ) -> None:
         """Serve until SIGINT/SIGTERM, logging each message like scmi_msg_dump."""
         from memlat.errors import MemlatError
         from memlat.transports.serve import serve
-        from memlat.transports.testing import base_platform
 
         logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
                             format="%(message)s", stream=sys.stderr)
@@ -37,7 +39,7 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter("give at least one of --unix, --shm, --raw-fuse, "
                                      "--mailbox-fuse")
         try:
-            platform = base_platform(soc)
+            platform, service = _wall_clock_platform(soc, trace)
             typer.echo(f"memlat platform ({soc}): protocols "
                        + ", ".join(f"{p:#04x}" for p in platform.protocol_ids()), err=True)
             serve(platform, unix=unix, shm=shm, raw_fuse=raw_fuse, mailbox_fuse=mailbox_fuse,
@@ -47,5 +49,28 @@ def register(app: typer.Typer) -> None:
         except (MemlatError, OSError, ValueError) as exc:
             typer.echo(f"memlat platform serve: {exc}", err=True)
             raise typer.Exit(1) from exc
+        finally:
+            if "service" in locals():
+                service.sampler.stop_thread()
 
     app.add_typer(group, name="platform")
+
+
+def _wall_clock_platform(soc: str, trace: str | None):
+    """The emulated CPUCP for real agents: platform time is the wall clock, and the
+    governor samples `trace` (or a synthetic staircase) in a background thread once an
+    agent sends START_TIMER (cpucp.md, wall-clock mode)."""
+    from memlat.agent.sources import StaircaseSource, TraceSource
+    from memlat.clock import WallClock
+    from memlat.config import load_config
+    from memlat.qcom.service import make_cpucp_platform
+
+    source = StaircaseSource()
+    if trace:
+        from memlat.traces import read_trace
+
+        source = TraceSource(read_trace(trace))
+    platform, service = make_cpucp_platform(load_config(soc=soc), clock=WallClock(),
+                                            source=source)
+    service.sampler.start_thread()
+    return platform, service
