@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from memlat.errors import ConfigError
+from memlat.yamlfile import loc_to_path
 
 Dialect = Literal["v8", "rfc2024"]
 DIALECTS: tuple[str, ...] = ("v8", "rfc2024")
@@ -480,16 +481,6 @@ def _check_map(g: Group, m: Monitor, label: str, mp: str, max_rows: int, dialect
                 raise ConfigError(msg, location=f"{rp}.cpu_mhz")
 
 
-def _loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
-
-
 def parse_soc(data: Any, source: str | None = None) -> SocConfig:
     """Validate `data` into a SocConfig; any problem becomes a ConfigError naming
     `source` (the file) and the field path."""
@@ -504,4 +495,5 @@ def parse_soc(data: Any, source: str | None = None) -> SocConfig:
             if loc and msg.startswith(f"{loc}: "):
                 msg = msg[len(loc) + 2:]
             raise ConfigError(msg, source=source, location=loc) from None
-        raise ConfigError(err["msg"], source=source, location=_loc(err["loc"])) from None
+        location = loc_to_path(tuple(err["loc"]))
+        raise ConfigError(err["msg"], source=source, location=location) from None

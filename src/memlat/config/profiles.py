@@ -7,10 +7,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from memlat.config.model import SocConfig, parse_soc
 from memlat.errors import ConfigError
+from memlat.yamlfile import parse_yaml_text, read_text
 
 PROFILE_SUFFIXES = (".yaml", ".yml")
 
@@ -27,13 +26,7 @@ def list_profiles() -> list[str]:
 
 def parse_yaml(text: str, source: str) -> SocConfig:
     """Parse profile YAML text; errors name `source` and the line or field."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"not valid YAML: {problem}", source=source, location=where) from None
+    data = parse_yaml_text(text, source)
     if not isinstance(data, dict):
         raise ConfigError("a profile must be a YAML mapping", source=source)
     return parse_soc(data, source=source)
@@ -41,12 +34,7 @@ def parse_yaml(text: str, source: str) -> SocConfig:
 
 def load_profile_file(path: Path | str) -> SocConfig:
     """Load a SoC profile from a YAML file."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read profile: {exc.strerror}", source=str(path)) from None
-    return parse_yaml(text, str(path))
+    return parse_yaml(read_text(path, "profile"), str(path))
 
 
 @lru_cache(maxsize=1)

@@ -6,13 +6,12 @@ the file and the field path (helper-rules rule 4).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from memlat.errors import ConfigError
+from memlat.yamlfile import loc_to_path
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -45,32 +44,6 @@ class Sourced(Strict):
             if f not in skip and not nested and f not in self.source:
                 out.append(f)
         return out
-
-
-def loc_to_path(loc: tuple[int | str, ...]) -> str:
-    """Render a pydantic error location as `a.b[2].c`."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
-
-
-def read_yaml(path: Path | str) -> Any:
-    """Parse a YAML file; syntax errors become ConfigError naming file and line."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read file: {exc.strerror}", source=str(p)) from exc
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else None
-        raise ConfigError(f"YAML syntax error: {exc}", source=str(p), location=where) from exc
 
 
 def validate(model: type[M], data: Any, source: str, prefix: str = "") -> M:

@@ -16,7 +16,8 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from memlat.errors import ConfigError
-from memlat.sim._yaml import Sourced, read_yaml, validate
+from memlat.sim._yaml import Sourced, validate
+from memlat.yamlfile import read_yaml
 
 
 class VoltageLine(Sourced):

@@ -24,7 +24,8 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from memlat.errors import ConfigError
-from memlat.sim._yaml import Sourced, Strict, read_yaml, validate
+from memlat.sim._yaml import Sourced, Strict, validate
+from memlat.yamlfile import read_yaml
 
 
 class Pattern(Strict):
