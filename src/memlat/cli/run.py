@@ -55,8 +55,7 @@ def register(app: typer.Typer) -> None:
 
         from memlat.errors import MemlatError
         from memlat.sim.report import write_report
-        from memlat.sim.runner import Job, limit_duration, run_jobs
-        from memlat.sim.workload import load_suite, load_workloads
+        from memlat.sim.runner import Job, run_jobs, select_workloads
 
         console = Console()
         if console.width < 132:  # piped or narrow: keep every column readable
@@ -65,15 +64,7 @@ def register(app: typer.Typer) -> None:
         if memlat_backend not in ("cpucp", "reference"):
             raise typer.BadParameter("must be cpucp or reference", param_hint="--memlat-backend")
         try:
-            suite = load_workloads(workloads) if workloads else load_suite()
-            if only:
-                wanted = [w.strip() for w in only.split(",") if w.strip()]
-                missing = [w for w in wanted if w not in suite]
-                if missing:
-                    raise typer.BadParameter(f"unknown workload(s) {', '.join(missing)}; have "
-                                             f"{', '.join(suite)}", param_hint="--only")
-                suite = {w: suite[w] for w in wanted}
-            chosen = [limit_duration(w, duration) if duration else w for w in suite.values()]
+            chosen = select_workloads(workloads, only, duration)
             job_list = [Job(w, names, soc=soc, seed=seed, memlat_backend=memlat_backend,
                             oracle_budget=oracle_budget) for w in chosen]
             started = time.perf_counter()

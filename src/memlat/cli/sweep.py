@@ -55,9 +55,8 @@ def register(app: typer.Typer) -> None:
 
         from memlat.errors import MemlatError
         from memlat.sim.closed_loop import POLICIES
-        from memlat.sim.runner import limit_duration
+        from memlat.sim.runner import select_workloads
         from memlat.sim.sweep import Grid, SweepSpec, run_sweep, write_parquet
-        from memlat.sim.workload import load_suite, load_workloads
 
         console = Console()
         names = tuple(p.strip() for p in policies.split(",") if p.strip())
@@ -70,15 +69,7 @@ def register(app: typer.Typer) -> None:
                     sample_ms=_ints(sample_ms, "--sample-ms"),
                     boost_pct=_ints(boost, "--boost"))
         try:
-            suite = load_workloads(workloads) if workloads else load_suite()
-            if only:
-                wanted = [w.strip() for w in only.split(",") if w.strip()]
-                missing = [w for w in wanted if w not in suite]
-                if missing:
-                    raise typer.BadParameter(f"unknown workload(s) {', '.join(missing)}",
-                                             param_hint="--only")
-                suite = {w: suite[w] for w in wanted}
-            chosen = [limit_duration(w, duration) if duration else w for w in suite.values()]
+            chosen = select_workloads(workloads, only, duration)
             spec = SweepSpec(grid, chosen, policies=names, soc=soc, seed=seed)
             with console.status(f"sweeping {len(spec.jobs())} jobs ({backend})"):
                 df = run_sweep(spec, backend=backend, workers=jobs)

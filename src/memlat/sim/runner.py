@@ -119,3 +119,24 @@ def limit_duration(workload: Workload, seconds: float) -> Workload:
     assert workload.phases is not None
     return workload.model_copy(update={"phases": [_scale_phase(p, factor)
                                                   for p in workload.phases]})
+
+
+def select_workloads(path: str | None, only: str | None,
+                     duration: float | None) -> list[Workload]:
+    """The workloads a run or sweep uses: from `path` (YAML) or the built-in suite,
+    restricted to the comma-separated names in `only`, shortened to `duration` seconds.
+
+    An unknown name raises ConfigError naming the option and the names available.
+    """
+    from memlat.errors import ConfigError
+    from memlat.sim.workload import load_suite, load_workloads
+
+    suite = load_workloads(path) if path else load_suite()
+    if only:
+        wanted = [w.strip() for w in only.split(",") if w.strip()]
+        missing = [w for w in wanted if w not in suite]
+        if missing:
+            raise ConfigError(f"unknown workload(s) {', '.join(missing)}; have "
+                              f"{', '.join(suite)}", location="--only")
+        suite = {w: suite[w] for w in wanted}
+    return [limit_duration(w, duration) if duration else w for w in suite.values()]
