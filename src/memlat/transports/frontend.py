@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
+from typing import Any, Self
 
 from memlat.scmi.platform import Platform
 from memlat.scmi.smt import SmtArea
@@ -86,3 +87,36 @@ class FrontEnd(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class FuseFrontEnd(FrontEnd):
+    """A front-end served by a FUSE mount: libfuse runs the loop, so start() mounts and
+    stop() wakes blocked readers before unmounting.
+
+    Subclasses set `self.operations` (with a `shutdown()`) and `self._mount` (a
+    memlat.transports.fusemount.FuseMount).
+    """
+
+    operations: Any
+    _mount: Any
+
+    def start(self) -> Self:
+        """Mount; returns once the file tree is live."""
+        self._mount.mount()
+        return self
+
+    def _run(self) -> None:  # libfuse has its own loop; start() is overridden
+        raise NotImplementedError
+
+    def _request_stop(self) -> None:
+        self.operations.shutdown()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Wake blocked readers and pollers, unmount, wait for the FUSE loop."""
+        self.operations.shutdown()
+        self._mount.unmount(timeout_s)
+
+    @property
+    def running(self) -> bool:
+        """The tree is mounted."""
+        return self._mount.mounted

@@ -40,7 +40,7 @@ from memlat.scmi.message import Message
 from memlat.scmi.platform import Platform
 from memlat.scmi.smt import SmtArea
 from memlat.scmi.transport import Transport
-from memlat.transports.frontend import FrontEnd, PlatformGate, as_gate
+from memlat.transports.frontend import FuseFrontEnd, PlatformGate, as_gate
 from memlat.transports.fuse_raw import _fuse_error, _notify_poll
 from memlat.transports.fusemount import FuseMount
 
@@ -226,7 +226,7 @@ class MailboxTestOperations:
         _notify_poll(handles)
 
 
-class MailboxFuse(FrontEnd):
+class MailboxFuse(FuseFrontEnd):
     """Platform side: the mailbox-test pair mounted at `mountpoint`."""
 
     def __init__(self, platform: Platform | PlatformGate, mountpoint: str | os.PathLike[str],
@@ -238,26 +238,6 @@ class MailboxFuse(FrontEnd):
         self.operations = MailboxTestOperations(self.gate, on_exchange)
         self._mount = FuseMount(self.operations, self.mountpoint, fsname="memlat-mbox-test")
 
-    def start(self) -> MailboxFuse:
-        """Mount; returns once the pair is live."""
-        self._mount.mount()
-        return self
-
-    def _run(self) -> None:  # FUSE runs its own loop
-        raise NotImplementedError
-
-    def _request_stop(self) -> None:
-        self.operations.shutdown()
-
-    def stop(self, timeout_s: float = 5.0) -> None:
-        """Wake readers and unmount."""
-        self.operations.shutdown()
-        self._mount.unmount(timeout_s)
-
-    @property
-    def running(self) -> bool:
-        """The pair is mounted."""
-        return self._mount.mounted
 
 
 class MailboxTestClient:

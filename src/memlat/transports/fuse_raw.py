@@ -44,7 +44,7 @@ from typing import Any, ClassVar
 from memlat.scmi.header import Header
 from memlat.scmi.platform import Platform
 from memlat.scmi.smt import MAX_PAYLOAD_LINUX
-from memlat.transports.frontend import FrontEnd, PlatformGate, as_gate
+from memlat.transports.frontend import FuseFrontEnd, PlatformGate, as_gate
 from memlat.transports.fusemount import FuseMount
 
 log = logging.getLogger(__name__)
@@ -353,7 +353,7 @@ class RawModeOperations:
             q.wake_all()
 
 
-class RawFuse(FrontEnd):
+class RawFuse(FuseFrontEnd):
     """Platform side: a raw-mode tree mounted at `mountpoint` (see module docstring)."""
 
     def __init__(self, platform: Platform | PlatformGate, mountpoint: str | os.PathLike[str],
@@ -367,23 +367,3 @@ class RawFuse(FrontEnd):
         self.operations = RawModeOperations(self.gate, self.config, on_exchange)
         self._mount = FuseMount(self.operations, self.mountpoint, fsname="memlat-scmi-raw")
 
-    def start(self) -> RawFuse:
-        """Mount (FUSE runs its own threads); returns once the tree is live."""
-        self._mount.mount()
-        return self
-
-    def _run(self) -> None:  # FUSE has its own loop; start() is overridden
-        raise NotImplementedError
-
-    def _request_stop(self) -> None:
-        self.operations.shutdown()
-
-    def stop(self, timeout_s: float = 5.0) -> None:
-        """Wake blocked readers, unmount, wait for the FUSE loop."""
-        self.operations.shutdown()
-        self._mount.unmount(timeout_s)
-
-    @property
-    def running(self) -> bool:
-        """The tree is mounted."""
-        return self._mount.mounted
