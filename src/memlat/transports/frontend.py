@@ -7,6 +7,9 @@ is not thread-safe.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
 import threading
 from abc import ABC, abstractmethod
 from typing import Any, Self
@@ -120,3 +123,54 @@ class FuseFrontEnd(FrontEnd):
     def running(self) -> bool:
         """The tree is mounted."""
         return self._mount.mounted
+
+
+class PollingFrontEnd(FrontEnd):
+    """A front-end whose loop polls file descriptors: `_stop_r` becomes readable when
+    stop() is asked (a self-pipe), and cleanup runs once, whichever thread gets there.
+
+    Subclasses poll `_stop_r` beside their own descriptors, check `_stopping`, and
+    release their resources in `_release()`.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._stop_r, self._stop_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._stopping = False
+        self._cleaned = False
+
+    def _request_stop(self) -> None:
+        self._stopping = True
+        with contextlib.suppress(OSError):
+            os.write(self._stop_w, b"x")
+
+    @abstractmethod
+    def _release(self) -> None:
+        """Close sockets, remove files: everything but the stop pipe."""
+
+    def _cleanup(self) -> None:
+        if self._cleaned:
+            return
+        self._cleaned = True
+        try:
+            self._release()
+        finally:
+            for fd in (self._stop_r, self._stop_w):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+
+def listen_owner_only(path: str, backlog: int) -> socket.socket:
+    """A non-blocking Unix listening socket at `path` (a stale file is replaced), created
+    with mode 0600 from birth through the umask, so there is no chmod race."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o177)
+    try:
+        listener.bind(path)
+    finally:
+        os.umask(old)
+    listener.listen(backlog)
+    listener.setblocking(False)
+    return listener

@@ -48,7 +48,12 @@ from memlat.scmi.smt import (
     SmtArea,
 )
 from memlat.scmi.transport import Transport
-from memlat.transports.frontend import FrontEnd, PlatformGate, as_gate
+from memlat.transports.frontend import (
+    PlatformGate,
+    PollingFrontEnd,
+    as_gate,
+    listen_owner_only,
+)
 
 A2P_OFFSET = 0x000
 P2A_OFFSET = DEFAULT_AREA_SIZE
@@ -320,7 +325,7 @@ class ShmTransport(Transport):
 
 
 # -- platform side --------------------------------------------------------------------
-class ShmFrontEnd(FrontEnd):
+class ShmFrontEnd(PollingFrontEnd):
     """Serves `platform` on the shared-memory channel file `path` (one agent at a time)."""
 
     def __init__(self, platform: Platform | PlatformGate, path: str | os.PathLike[str], *,
@@ -338,23 +343,10 @@ class ShmFrontEnd(FrontEnd):
         self.area = SmtArea(memoryview(self._mm)[A2P_OFFSET:A2P_OFFSET + DEFAULT_AREA_SIZE])
         self.area.reset()
         SmtArea(memoryview(self._mm)[P2A_OFFSET:P2A_OFFSET + DEFAULT_AREA_SIZE]).reset()
-        ctl = control_path(self.path)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(ctl)
-        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        old = os.umask(0o177)  # control socket 0600
-        try:
-            self._listener.bind(ctl)
-        finally:
-            os.umask(old)
-        self._listener.listen(4)
-        self._listener.setblocking(False)
-        self._stop_r, self._stop_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._listener = listen_owner_only(control_path(self.path), 4)
         self._client: socket.socket | None = None
         self._a2p: _Doorbell | None = None
         self._p2a: _Doorbell | None = None
-        self._stopping = False
-        self._cleaned = False
 
     # -- connection management --------------------------------------------------------
     def _accept(self) -> None:
@@ -467,15 +459,7 @@ class ShmFrontEnd(FrontEnd):
                 time.sleep(50e-6)
         return last_seq
 
-    def _request_stop(self) -> None:
-        self._stopping = True
-        with contextlib.suppress(OSError):
-            os.write(self._stop_w, b"x")
-
-    def _cleanup(self) -> None:
-        if self._cleaned:
-            return
-        self._cleaned = True
+    def _release(self) -> None:
         self._drop_client()
         with contextlib.suppress(OSError):
             self._listener.close()
@@ -485,9 +469,8 @@ class ShmFrontEnd(FrontEnd):
         self.area = None  # type: ignore[assignment]
         with contextlib.suppress(BufferError, ValueError):
             self._mm.close()
-        for fd in (self._fd, self._stop_r, self._stop_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop serving, remove the channel file and control socket."""

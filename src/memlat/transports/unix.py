@@ -24,7 +24,12 @@ from memlat.errors import TransportError
 from memlat.scmi.platform import Platform
 from memlat.scmi.smt import MAX_PAYLOAD_LINUX
 from memlat.scmi.transport import Transport
-from memlat.transports.frontend import FrontEnd, PlatformGate, as_gate
+from memlat.transports.frontend import (
+    PlatformGate,
+    PollingFrontEnd,
+    as_gate,
+    listen_owner_only,
+)
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +144,7 @@ class UnixTransport(Transport):
             self._sock.close()
 
 
-class UnixFrontEnd(FrontEnd):
+class UnixFrontEnd(PollingFrontEnd):
     """Platform side: a listening socket at `path` answering framed commands."""
 
     def __init__(self, platform: Platform | PlatformGate, path: str | os.PathLike[str], *,
@@ -150,20 +155,8 @@ class UnixFrontEnd(FrontEnd):
         self.name = f"unix:{self.path}"
         self.agent_id = agent_id
         self.messages = 0
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
-        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        old = os.umask(0o177)  # the socket file gets 0600 from birth (no chmod race)
-        try:
-            self._listener.bind(self.path)
-        finally:
-            os.umask(old)
-        self._listener.listen(16)
-        self._listener.setblocking(False)
+        self._listener = listen_owner_only(self.path, 16)
         self._clients: dict[int, tuple[socket.socket, FrameBuffer]] = {}
-        self._stop_r, self._stop_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self._stopping = False
-        self._cleaned = False
 
     @property
     def clients(self) -> int:
@@ -221,24 +214,13 @@ class UnixFrontEnd(FrontEnd):
             log.warning("dropping client %s: %s", self.name, exc)
             self._drop(poller, fd)
 
-    def _request_stop(self) -> None:
-        self._stopping = True
-        with contextlib.suppress(OSError):
-            os.write(self._stop_w, b"x")
-
-    def _cleanup(self) -> None:
-        if self._cleaned:
-            return
-        self._cleaned = True
+    def _release(self) -> None:
         for conn, _ in list(self._clients.values()):
             conn.close()
         self._clients.clear()
         self._listener.close()
         with contextlib.suppress(FileNotFoundError):
             Path(self.path).unlink()
-        for fd in (self._stop_r, self._stop_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop serving and remove the socket file."""
