@@ -11,11 +11,11 @@ from helpers_agent import Refuser
 from memlat.agent.probe import ProbeError, build_sequence, check, iter_qcom, probe
 from memlat.agent.session import make_agent
 from memlat.config import load_config
+from memlat.cpucp.boot import make_cpucp_platform
 from memlat.qcom.ids import PROTOCOL_ID, Dialect, ParamId, QcomMessage
-from memlat.qcom.service import make_cpucp_platform
-from memlat.scmi.inproc import InProcessTransport
 from memlat.scmi.platform import Reply
 from memlat.scmi.status import Status
+from memlat.transports.inproc import InProcessTransport
 
 REPO = Path(__file__).resolve().parents[2]
 RFC_DTS = REPO / "src" / "memlat" / "examples" / "x1e80100-memlat-rfc.dts"

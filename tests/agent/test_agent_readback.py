@@ -9,13 +9,13 @@ from helpers_agent import Refuser
 from memlat.agent.probe import check, probe
 from memlat.agent.readback import RemoteGovernor, polling_interval_ms
 from memlat.agent.session import make_agent, open_session
-from memlat.agent.sources import StaircaseSource
 from memlat.clock import SimClock
 from memlat.config import load_config
+from memlat.cpucp.boot import make_cpucp_platform
+from memlat.cpucp.sources import StaircaseSource
 from memlat.qcom.ids import Dialect, ParamId, QcomMessage
-from memlat.qcom.service import make_cpucp_platform
-from memlat.scmi.inproc import InProcessTransport
 from memlat.scmi.status import Status
+from memlat.transports.inproc import InProcessTransport
 
 
 def _expected_hz(service, group) -> int:

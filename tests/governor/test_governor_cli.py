@@ -20,7 +20,7 @@ runner = CliRunner()
 @pytest.fixture
 def hand_built_soc(monkeypatch: pytest.MonkeyPatch) -> None:
     """Replay against the hand-built x1e80100 config, independent of the profile layer."""
-    monkeypatch.setattr("memlat.cli.replay.governor_config_for_soc",
+    monkeypatch.setattr("memlat.analysis.replay.governor_config_for_soc",
                         lambda name: hamoa_config())
 
 
@@ -52,7 +52,7 @@ def test_replay_reports_bad_trace(tmp_path: Path, hand_built_soc: None) -> None:
 def test_replay_with_profile_layer(tmp_path: Path) -> None:
     """The real adapter, when the SoC profile layer is present."""
     pytest.importorskip("memlat.config.governor")
-    from memlat.cli.replay import governor_config_for_soc
+    from memlat.analysis.replay import governor_config_for_soc
 
     cfg = governor_config_for_soc("x1e80100")
     trace = synth_trace(200, 12, seed=4)

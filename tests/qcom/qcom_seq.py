@@ -7,6 +7,7 @@ import random
 import struct
 from dataclasses import dataclass
 
+from memlat.cpucp.service import CpucpSnapshot, GroupState, MonitorState
 from memlat.qcom.codec import (
     EvMapMsg,
     FreqMethod,
@@ -16,7 +17,6 @@ from memlat.qcom.codec import (
     ScalarMsg,
     encode_request,
 )
-from memlat.qcom.cpucp import CpucpSnapshot, GroupState, MonitorState
 from memlat.qcom.ids import Algorithm, Dialect, ParamId, QcomMessage
 
 

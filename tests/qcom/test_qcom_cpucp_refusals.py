@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from qcom_seq import hamoa_snapshot, hamoa_v8_sequence
 
+from memlat.cpucp.service import CpucpLimits, CpucpService
 from memlat.qcom.codec import (
     EvMapMsg,
     FreqMethod,
@@ -20,7 +21,6 @@ from memlat.qcom.codec import (
     ScalarMsg,
     encode_request,
 )
-from memlat.qcom.cpucp import CpucpLimits, CpucpService
 from memlat.qcom.ids import (
     ADAPTIVE_LEVEL_1,
     SET_PARAMS,

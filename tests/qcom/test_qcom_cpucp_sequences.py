@@ -11,13 +11,13 @@ from qcom_seq import (
     rfc2024_snapshot,
 )
 
+from memlat.cpucp.boot import make_cpucp_platform
+from memlat.cpucp.service import CpucpLimits
 from memlat.governor.spec import UNUSED_EVENT, CommonEvents
-from memlat.qcom.cpucp import CpucpLimits
 from memlat.qcom.ids import PROTOCOL_ID, PROTOCOL_VERSION, Dialect, ParamId, QcomMessage
-from memlat.qcom.service import make_cpucp_platform
 from memlat.scmi.agent import Agent
-from memlat.scmi.inproc import InProcessTransport
 from memlat.scmi.status import Status
+from memlat.transports.inproc import InProcessTransport
 
 
 def _replay(seq, **kwargs):  # type: ignore[no-untyped-def]

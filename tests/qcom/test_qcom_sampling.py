@@ -9,6 +9,8 @@ import pytest
 from qcom_seq import hamoa_v8_sequence
 
 from memlat.clock import SimClock, WallClock
+from memlat.cpucp.boot import make_cpucp_platform
+from memlat.cpucp.sampling import CounterSource, SamplingLoop
 from memlat.governor.reference import ReferenceGovernor
 from memlat.governor.spec import (
     CPU_CYCLES,
@@ -21,10 +23,8 @@ from memlat.governor.spec import (
 from memlat.qcom.client import QcomClient
 from memlat.qcom.codec import SampleMs, ScalarMsg
 from memlat.qcom.ids import PROTOCOL_ID, ParamId
-from memlat.qcom.sampling import CounterSource, SamplingLoop
-from memlat.qcom.service import make_cpucp_platform
 from memlat.scmi.agent import Agent
-from memlat.scmi.inproc import InProcessTransport
+from memlat.transports.inproc import InProcessTransport
 
 MS = 1_000_000
 

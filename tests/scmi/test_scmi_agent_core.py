@@ -10,7 +10,6 @@ import pytest
 from memlat.errors import ScmiStatusError, ScmiTimeout, TransportError
 from memlat.scmi.agent import DEFAULT_TIMEOUT_S, Agent, MessageSizeError
 from memlat.scmi.header import Header
-from memlat.scmi.inproc import InProcessTransport
 from memlat.scmi.message import Message
 from memlat.scmi.platform import Command, Platform, ProtocolHandler, Reply
 from memlat.scmi.protocols.base import (
@@ -23,6 +22,7 @@ from memlat.scmi.protocols.base import (
 from memlat.scmi.protocols.identity import AgentIdentity, PlatformIdentity
 from memlat.scmi.status import Status
 from memlat.scmi.transport import Transport
+from memlat.transports.inproc import InProcessTransport
 from memlat.wire import s32, u32s
 
 

@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from memlat.errors import DecodeError
 from memlat.scmi.agent import Agent
 from memlat.scmi.header import Header, MessageType
-from memlat.scmi.inproc import InProcessTransport
 from memlat.scmi.message import Message
 from memlat.scmi.platform import Command, ProtocolHandler, Reply
 from memlat.scmi.protocols.base import (
@@ -32,6 +31,7 @@ from memlat.scmi.protocols.base import (
 )
 from memlat.scmi.smt import SmtArea
 from memlat.scmi.status import Status, to_linux_errno
+from memlat.transports.inproc import InProcessTransport
 
 
 # -- protocol.md §1.1 ---------------------------------------------------------------------

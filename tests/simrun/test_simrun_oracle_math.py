@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from memlat.sim.oracle import E_CPU, N_COST, TIME, Frontier, lower_hull
+from memlat.analysis.oracle import E_CPU, N_COST, TIME, Frontier, lower_hull
 
 
 def _costs(seed: int, segments: int, pairs: int) -> np.ndarray:

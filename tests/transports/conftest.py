@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import select
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from memlat.transports.fusemount import fuse_unavailable, is_mounted, unmount
+from memlat.frontends.fusemount import fuse_unavailable, is_mounted, unmount
 
 # Paths of Unix sockets are limited to ~107 bytes: keep them short, under /tmp.
 SHORT_TMP = "/tmp"
@@ -34,30 +35,33 @@ def short_tmp() -> Iterator[Path]:
 
 
 class PlatformProcess:
-    """`python -m memlat.transports.serve ...` as a child process."""
+    """`memlat platform serve --factory platforms:make_platform ...` as a child process."""
 
     def __init__(self, *args: str):
         self.args = args
         self.proc: subprocess.Popen[str] | None = None
 
     def start(self, timeout_s: float = 20.0) -> PlatformProcess:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]))
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "memlat.transports.serve", "--quiet", *self.args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [sys.executable, "-m", "memlat", "platform", "serve", "--quiet",
+             "--factory", "platforms:make_platform", *self.args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         )
         deadline = time.monotonic() + timeout_s
-        assert self.proc.stdout is not None
+        assert self.proc.stderr is not None
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.proc.stdout], [], [], 0.1)
+            ready, _, _ = select.select([self.proc.stderr], [], [], 0.1)
             if ready:
-                line = self.proc.stdout.readline()
-                if line.strip() == "ready":
+                line = self.proc.stderr.readline()
+                if line.startswith("ready"):
                     return self
                 if not line:
                     break
             if self.proc.poll() is not None:
                 break
-        err = self.proc.stderr.read() if self.proc.poll() is not None else ""
+        err = line if self.proc.poll() is not None else ""
         self.kill()
         raise RuntimeError(f"platform process did not start: {err}")
 
@@ -94,8 +98,8 @@ def _fuse_reason() -> str | None:
     if reason is not None:
         return reason
     from memlat.errors import TransportError
+    from memlat.frontends.fuse_mailbox import MailboxFuse
     from memlat.scmi.platform import Platform
-    from memlat.transports.fuse_mailbox import MailboxFuse
 
     with tempfile.TemporaryDirectory(prefix="mlt-fuse-", dir=SHORT_TMP) as d:
         try:

@@ -7,18 +7,18 @@ import os
 from pathlib import Path
 
 import pytest
+from platforms import MSG_ECHO, TEST_PROTOCOL, make_platform
 
 from memlat.errors import DecodeError
+from memlat.frontends.fuse_mailbox import MailboxFuse
 from memlat.scmi.message import Message
 from memlat.scmi.smt import SmtArea
-from memlat.transports.fuse_mailbox import (
+from memlat.transports.mailbox import (
     MBOX_HEXDUMP_MAX_LEN,
-    MailboxFuse,
     MailboxTestClient,
     hexdump,
     parse_hexdump,
 )
-from memlat.transports.testing import MSG_ECHO, TEST_PROTOCOL, make_platform
 
 
 def test_hexdump_matches_the_kernel_layout() -> None:

@@ -11,14 +11,14 @@ import time
 from pathlib import Path
 
 import pytest
+from platforms import MSG_DELAY, MSG_ECHO, TEST_PROTOCOL, make_platform
 
 from memlat.errors import ScmiTimeout, TransportError
+from memlat.frontends.fuse_raw import RawConfig, RawFuse
 from memlat.scmi.agent import Agent
 from memlat.scmi.header import Header
 from memlat.scmi.message import Message
-from memlat.transports.fuse_raw import RawConfig, RawFuse
 from memlat.transports.raw import RawTransport
-from memlat.transports.testing import MSG_DELAY, MSG_ECHO, TEST_PROTOCOL, make_platform
 
 
 @pytest.fixture

@@ -9,16 +9,16 @@ import time
 from pathlib import Path
 
 import pytest
+from platforms import MSG_ECHO, TEST_PROTOCOL, base_platform, make_platform
 
 from memlat.errors import ConfigError
+from memlat.frontends.fusemount import is_mounted
 from memlat.scmi.agent import Agent
 from memlat.scmi.message import Message
+from memlat.scmi.msgdump import exchange_lines
 from memlat.scmi.protocols.base import discover
 from memlat.transports import open_transport
-from memlat.transports.fuse_mailbox import MailboxTestTransport
-from memlat.transports.fusemount import is_mounted
-from memlat.transports.testing import MSG_ECHO, TEST_PROTOCOL, base_platform, make_platform
-from memlat.transports.trace import exchange_lines
+from memlat.transports.mailbox import MailboxTestTransport
 from memlat.transports.uri import parse_uri
 
 QCOM = 0x80

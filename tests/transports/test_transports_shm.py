@@ -9,23 +9,23 @@ import time
 from pathlib import Path
 
 import pytest
-
-from memlat.errors import ScmiTimeout, TransportError
-from memlat.scmi.agent import Agent
-from memlat.scmi.smt import OFF_LENGTH, SmtArea
-from memlat.transports.shm import (
-    DOORBELLS,
-    FILE_SIZE,
-    ShmFrontEnd,
-    ShmTransport,
-    control_path,
-)
-from memlat.transports.testing import (
+from platforms import (
     MSG_DELAY,
     MSG_ECHO,
     MSG_HANG,
     TEST_PROTOCOL,
     make_platform,
+)
+
+from memlat.errors import ScmiTimeout, TransportError
+from memlat.frontends.shm import ShmFrontEnd
+from memlat.scmi.agent import Agent
+from memlat.scmi.smt import OFF_LENGTH, SmtArea
+from memlat.transports.shm import (
+    DOORBELLS,
+    FILE_SIZE,
+    ShmTransport,
+    control_path,
 )
 
 

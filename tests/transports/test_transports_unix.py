@@ -11,17 +11,18 @@ import time
 from pathlib import Path
 
 import pytest
-
-from memlat.errors import ScmiTimeout, TransportError
-from memlat.scmi.agent import Agent
-from memlat.transports.testing import (
+from platforms import (
     MSG_DELAY,
     MSG_ECHO,
     MSG_HANG,
     TEST_PROTOCOL,
     make_platform,
 )
-from memlat.transports.unix import MAX_FRAME, FrameBuffer, UnixFrontEnd, UnixTransport
+
+from memlat.errors import ScmiTimeout, TransportError
+from memlat.frontends.unix import UnixFrontEnd
+from memlat.scmi.agent import Agent
+from memlat.transports.unix import MAX_FRAME, FrameBuffer, UnixTransport
 
 
 def test_frame_buffer_splits_a_stream_at_frame_boundaries() -> None:

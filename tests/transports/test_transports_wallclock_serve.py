@@ -9,7 +9,7 @@ from memlat.cli.platform import _wall_clock_platform
 from memlat.config import load_config
 from memlat.qcom.client import QcomClient
 from memlat.scmi.agent import Agent
-from memlat.scmi.inproc import InProcessTransport
+from memlat.transports.inproc import InProcessTransport
 
 
 def test_wall_clock_platform_samples_without_anyone_advancing_time():

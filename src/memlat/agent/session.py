@@ -1,7 +1,7 @@
 """An agent session: configuration + transport + agent, ready to probe and read back.
 
 Used by `memlat probe` and `memlat devfreq show`. The `inproc` transport boots the
-emulated CPUCP (memlat.qcom.service) in this process, driven by a simulated clock, so
+emulated CPUCP (memlat.cpucp.boot) in this process, driven by a simulated clock, so
 the caller can advance platform time; other URIs reach a platform elsewhere
 (memlat.transports.open_transport, decisions.md §5).
 """
@@ -99,8 +99,8 @@ def open_session(*, soc: str | SocConfig | None = None, dts: Path | str | None =
     d = Dialect(dialect or cfg.dialect)
     clock = service = platform = None
     if transport == "inproc":
-        from memlat.qcom.service import make_cpucp_platform
-        from memlat.scmi.inproc import InProcessTransport
+        from memlat.cpucp.boot import make_cpucp_platform
+        from memlat.transports.inproc import InProcessTransport
 
         clock = SimClock()
         platform, service = make_cpucp_platform(cfg, clock=clock, source=source)

@@ -4,7 +4,8 @@ Every cross-process figure comes with a same-run baseline: a bare echo over the 
 mechanism (same doorbells and shared file, same socket framing, same FUSE file
 round trip) with no SCMI code on either side. `bare_pingpong_ratio` = our round-trip
 time / the bare one (lower is better; 1 would mean SCMI costs nothing). The platform
-always runs in its own process (`python -m memlat.transports.serve`), as in real use.
+always runs in its own process (`memlat platform serve`); each SCMI round trip is a
+base PROTOCOL_VERSION command, as in real use.
 """
 
 from __future__ import annotations
@@ -24,23 +25,26 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from memlat.cpucp.boot import make_cpucp_platform
 from memlat.scmi.agent import Agent
-from memlat.transports.testing import MSG_ECHO, TEST_PROTOCOL, make_platform
+from memlat.scmi.protocols.base import BASE_PROTOCOL_ID as BASE_PROTOCOL
+
+PROTOCOL_VERSION = 0x0  # every SCMI protocol's message 0 (protocol.md §1.2)
 
 PAYLOAD = b"\x01\x02\x03\x04"
 
 
 @contextlib.contextmanager
 def _process(args: list[str], *, ready: str = "ready") -> Iterator[subprocess.Popen[str]]:
-    proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 30
-        assert proc.stdout is not None
+        assert proc.stderr is not None
         while time.monotonic() < deadline:
-            if select.select([proc.stdout], [], [], 0.1)[0]:
-                line = proc.stdout.readline()
-                if line.strip() == ready:
+            if select.select([proc.stderr], [], [], 0.1)[0]:
+                line = proc.stderr.readline()
+                if line.startswith(ready):
                     break
                 if not line:
                     raise RuntimeError(f"{args} exited before it was ready")
@@ -68,13 +72,13 @@ def _rate(n: int, step: Callable[[], object]) -> float:
 def _agent_rate(transport: Any, n: int) -> float:
     agent = Agent(transport, timeout_s=5)
     try:
-        return _rate(n, lambda: agent.call(TEST_PROTOCOL, MSG_ECHO, PAYLOAD))
+        return _rate(n, lambda: agent.call(BASE_PROTOCOL, PROTOCOL_VERSION))
     finally:
         agent.close()
 
 
 def _serve(*args: str) -> list[str]:
-    return ["-m", "memlat.transports.serve", "--quiet", *args]
+    return ["-m", "memlat", "platform", "serve", "--quiet", *args]
 
 
 # -- bare baselines (no SCMI code) -------------------------------------------------------
@@ -82,7 +86,7 @@ _BARE_SHM = textwrap.dedent("""
     import mmap, os, select, sys
     a2p, p2a, path, kind = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
     fd = os.open(path, os.O_RDWR); mm = mmap.mmap(fd, 0x400)
-    print("ready", flush=True)
+    print("ready", file=sys.stderr, flush=True)
     p = select.poll(); p.register(a2p, select.POLLIN)
     while True:
         p.poll()
@@ -98,7 +102,7 @@ _BARE_SHM = textwrap.dedent("""
 _BARE_UNIX = textwrap.dedent("""
     import socket, sys
     s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1)
-    print("ready", flush=True)
+    print("ready", file=sys.stderr, flush=True)
     c, _ = s.accept()
     while True:
         data = c.recv(65536)
@@ -128,7 +132,7 @@ _BARE_FUSE = textwrap.dedent("""
     def ready():
         import os, time
         while not os.path.ismount(sys.argv[1]): time.sleep(0.01)
-        print("ready", flush=True)
+        print("ready", file=sys.stderr, flush=True)
     threading.Thread(target=ready, daemon=True).start()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -201,7 +205,7 @@ def _bare_unix(tmp: Path, n: int) -> float:
 
 
 def _bare_fuse(tmp: Path, n: int) -> float:
-    from memlat.transports.fusemount import unmount
+    from memlat.frontends.fusemount import unmount
 
     mnt = tmp / "bare-fuse"
     mnt.mkdir()
@@ -225,8 +229,8 @@ def _bare_fuse(tmp: Path, n: int) -> float:
 # -- suite ---------------------------------------------------------------------------------
 def run(quick: bool = False) -> dict[str, Any]:
     """Round trips per second per transport, with bare-echo ratios."""
-    from memlat.scmi.inproc import InProcessTransport
-    from memlat.transports.fusemount import fuse_unavailable, unmount
+    from memlat.frontends.fusemount import fuse_unavailable, unmount
+    from memlat.transports.inproc import InProcessTransport
     from memlat.transports.raw import RawTransport
     from memlat.transports.shm import ShmTransport
     from memlat.transports.unix import UnixTransport
@@ -237,7 +241,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="mlt-bench-", dir="/tmp") as d:
         tmp = Path(d)
 
-        ours = _agent_rate(InProcessTransport(make_platform()), n)
+        ours = _agent_rate(InProcessTransport(make_cpucp_platform()[0]), n)
         area = bytearray(0x200)
         bare = _rate(n, lambda: area.__setitem__(slice(0x18, 0x20), PAYLOAD * 2)
                      or bytes(area[0x18:0x20]))

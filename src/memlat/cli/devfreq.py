@@ -36,7 +36,7 @@ def show(
     """Probe the emulated platform, poll it for --duration-ms, print each bus's files."""
     from memlat.agent.devfreq import write_tree
     from memlat.agent.session import open_session
-    from memlat.agent.sources import StaircaseSource, TraceSource
+    from memlat.cpucp.sources import StaircaseSource, TraceSource
     from memlat.errors import MemlatError
 
     try:

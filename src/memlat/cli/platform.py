@@ -25,13 +25,17 @@ def register(app: typer.Typer) -> None:
         doorbell: str = typer.Option("eventfd", "--doorbell",
                                      help="shm doorbell: eventfd, pipe or poll."),
         quiet: bool = typer.Option(False, "--quiet", help="Do not log every message."),
+        factory: str = typer.Option(None, "--factory", hidden=True,
+                                    help="MODULE:FUNC returning the Platform to serve "
+                                         "(called with the SoC name); for tests and "
+                                         "custom protocols."),
         trace: str = typer.Option(None, "--trace",
                                   help="Counter trace (CSV/Parquet) the governor samples; "
                                        "default: a synthetic CPU-frequency staircase."),
     ) -> None:
         """Serve until SIGINT/SIGTERM, logging each message like scmi_msg_dump."""
         from memlat.errors import MemlatError
-        from memlat.transports.serve import serve
+        from memlat.frontends.serve import serve
 
         logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
                             format="%(message)s", stream=sys.stderr)
@@ -39,7 +43,10 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter("give at least one of --unix, --shm, --raw-fuse, "
                                      "--mailbox-fuse")
         try:
-            platform, service = _wall_clock_platform(soc, trace)
+            if factory:
+                platform = _load_factory(factory)(soc)
+            else:
+                platform, service = _wall_clock_platform(soc, trace)
             typer.echo(f"memlat platform ({soc}): protocols "
                        + ", ".join(f"{p:#04x}" for p in platform.protocol_ids()), err=True)
             serve(platform, unix=unix, shm=shm, raw_fuse=raw_fuse, mailbox_fuse=mailbox_fuse,
@@ -56,14 +63,21 @@ def register(app: typer.Typer) -> None:
     app.add_typer(group, name="platform")
 
 
+def _load_factory(spec: str):
+    import importlib
+
+    module_name, _, func = spec.partition(":")
+    return getattr(importlib.import_module(module_name), func or "make_platform")
+
+
 def _wall_clock_platform(soc: str, trace: str | None):
     """The emulated CPUCP for real agents: platform time is the wall clock, and the
     governor samples `trace` (or a synthetic staircase) in a background thread once an
     agent sends START_TIMER (cpucp.md, wall-clock mode)."""
-    from memlat.agent.sources import StaircaseSource, TraceSource
     from memlat.clock import WallClock
     from memlat.config import load_config
-    from memlat.qcom.service import make_cpucp_platform
+    from memlat.cpucp.boot import make_cpucp_platform
+    from memlat.cpucp.sources import StaircaseSource, TraceSource
 
     source = StaircaseSource()
     if trace:

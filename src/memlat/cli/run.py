@@ -53,8 +53,8 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+        from memlat.analysis.report import write_report
         from memlat.errors import MemlatError
-        from memlat.sim.report import write_report
         from memlat.sim.runner import Job, run_jobs, select_workloads
 
         console = Console()

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from memlat.analysis.oracle import WindowSnap
 from memlat.config.model import SocConfig
 from memlat.config.profiles import load_profile as load_soc
 from memlat.errors import ConfigError
-from memlat.sim.oracle import WindowSnap
 from memlat.sim.policies import (
     BusVote,
     BwmonPolicy,
@@ -199,7 +199,7 @@ def run_workload(workload: Workload, policies: Sequence[str], setup: SimSetup
                  ) -> tuple[list[RunResult], tuple[np.ndarray, np.ndarray] | None]:
     """Every requested policy on one workload (performance always runs: it is the
     baseline of slowdowns and the oracle's reference). Returns (results, oracle frontier)."""
-    from memlat.sim.oracle import oracle_for_run
+    from memlat.analysis.oracle import oracle_for_run
 
     wanted = list(dict.fromkeys(policies))
     for name in wanted:

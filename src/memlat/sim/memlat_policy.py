@@ -70,9 +70,9 @@ class MemlatPolicy(Policy):
             self._gov = ReferenceGovernor(governor_config(self.soc, self.dialect))
             return
         from memlat.agent.probe import check, probe
-        from memlat.qcom.service import make_cpucp_platform
+        from memlat.cpucp.boot import make_cpucp_platform
         from memlat.scmi.agent import Agent
-        from memlat.scmi.inproc import InProcessTransport
+        from memlat.transports.inproc import InProcessTransport
 
         self._source = _PendingSource()
         platform, service = make_cpucp_platform(soc=self.soc, dialect=self.dialect,

@@ -9,7 +9,7 @@ CPU frequencies cpufreq requests now (what a static OPP table follows). It answe
 Policies here: `performance`, `powersave`, `static-map` (algorithm.md §5, opp-peak-kBps
 tables derived from the memlat maps) and `bwmon` (algorithm.md §5, icc-bwmon style).
 `memlat` lives in memlat.sim.memlat_policy (it boots the emulated CPUCP and programs it
-over SCMI); `oracle` is not online at all (memlat.sim.oracle).
+over SCMI); `oracle` is not online at all (memlat.analysis.oracle).
 """
 
 from __future__ import annotations

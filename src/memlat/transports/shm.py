@@ -34,12 +34,10 @@ import select
 import socket
 import struct
 import time
-from pathlib import Path
 
 from memlat.errors import DecodeError, TransportError
 from memlat.scmi.header import Header
 from memlat.scmi.message import Message
-from memlat.scmi.platform import Platform
 from memlat.scmi.smt import (
     DEFAULT_AREA_SIZE,
     MAX_PAYLOAD_LINUX,
@@ -48,12 +46,6 @@ from memlat.scmi.smt import (
     SmtArea,
 )
 from memlat.scmi.transport import Transport
-from memlat.transports.frontend import (
-    PlatformGate,
-    PollingFrontEnd,
-    as_gate,
-    listen_owner_only,
-)
 
 A2P_OFFSET = 0x000
 P2A_OFFSET = DEFAULT_AREA_SIZE
@@ -322,159 +314,3 @@ class ShmTransport(Transport):
             self._mm.close()
         with contextlib.suppress(OSError):
             os.close(self._fd)
-
-
-# -- platform side --------------------------------------------------------------------
-class ShmFrontEnd(PollingFrontEnd):
-    """Serves `platform` on the shared-memory channel file `path` (one agent at a time)."""
-
-    def __init__(self, platform: Platform | PlatformGate, path: str | os.PathLike[str], *,
-                 doorbell: str = DEFAULT_DOORBELL, agent_id: int = 1):
-        super().__init__()
-        if doorbell not in DOORBELLS:
-            raise ValueError(f"doorbell must be one of {', '.join(DOORBELLS)}, not {doorbell!r}")
-        self.gate = as_gate(platform)
-        self.path = os.fspath(path)
-        self.name = f"shm:{self.path}"
-        self.doorbell = doorbell
-        self.agent_id = agent_id
-        self.messages = 0
-        self._fd, self._mm = _map(self.path, create=True)
-        self.area = SmtArea(memoryview(self._mm)[A2P_OFFSET:A2P_OFFSET + DEFAULT_AREA_SIZE])
-        self.area.reset()
-        SmtArea(memoryview(self._mm)[P2A_OFFSET:P2A_OFFSET + DEFAULT_AREA_SIZE]).reset()
-        self._listener = listen_owner_only(control_path(self.path), 4)
-        self._client: socket.socket | None = None
-        self._a2p: _Doorbell | None = None
-        self._p2a: _Doorbell | None = None
-
-    # -- connection management --------------------------------------------------------
-    def _accept(self) -> None:
-        try:
-            conn, _ = self._listener.accept()
-        except BlockingIOError:
-            return
-        if self._client is not None:
-            with contextlib.suppress(OSError):
-                conn.sendall(json.dumps({"error": f"channel {self.path} already in use by "
-                                                  "another agent"}).encode())
-            conn.close()
-            return
-        self.area.reset()
-        hello = {"doorbell": self.doorbell, "a2p": A2P_OFFSET, "p2a": P2A_OFFSET,
-                 "size": DEFAULT_AREA_SIZE}
-        fds: list[int] = []
-        if self.doorbell != "poll":
-            self._a2p = _Doorbell.create(self.doorbell)
-            self._p2a = _Doorbell.create(self.doorbell)
-            fds = [self._a2p.write_fd, self._p2a.read_fd]
-        try:
-            socket.send_fds(conn, [json.dumps(hello).encode()], fds)
-        except OSError:
-            conn.close()
-            self._drop_client()
-            return
-        conn.setblocking(False)
-        self._client = conn
-
-    def _drop_client(self) -> None:
-        if self._client is not None:
-            with contextlib.suppress(OSError):
-                self._client.close()
-        self._client = None
-        for bell in (self._a2p, self._p2a):
-            if bell is not None:
-                bell.close()
-        self._a2p = self._p2a = None
-        self.area.reset()
-
-    def _client_gone(self) -> bool:
-        try:
-            data = self._client.recv(64) if self._client is not None else b""
-        except BlockingIOError:
-            return False
-        except OSError:
-            data = b""
-        return not data
-
-    def _serve_one(self) -> None:
-        self.messages += 1
-        if self.gate.serve_area(self.area, self.agent_id) and self._p2a is not None:
-            self._p2a.ring()
-
-    # -- loop -------------------------------------------------------------------------
-    def _run(self) -> None:
-        last_seq = struct.unpack_from("<I", self._mm, A2P_OFFSET + OFF_RESERVED2)[0]
-        poller, registered = select.poll(), object()  # sentinel: build on first pass
-        while not self._stopping:
-            client = self._client
-            if registered is not client:  # rebuild only when the agent changed
-                poller = select.poll()
-                poller.register(self._stop_r, select.POLLIN)
-                poller.register(self._listener.fileno(), select.POLLIN)
-                if client is not None:
-                    poller.register(client.fileno(), select.POLLIN)
-                if self._a2p is not None:
-                    poller.register(self._a2p.read_fd, select.POLLIN)
-                registered = client
-            if self.doorbell == "poll" and self._client is not None:
-                last_seq = self._spin(poller, last_seq)
-                continue
-            for fd, _ev in poller.poll(1000):
-                if fd == self._stop_r:
-                    return
-                if fd == self._listener.fileno():
-                    self._accept()
-                elif self._client is not None and fd == self._client.fileno():
-                    if self._client_gone():
-                        self._drop_client()
-                elif self._a2p is not None and fd == self._a2p.read_fd:
-                    self._a2p.clear()
-                    if not self.area.is_free:
-                        self._serve_one()
-
-    def _spin(self, poller: select.poll, last_seq: int) -> int:
-        """Poll-mode doorbell: spin on the sequence word, checking sockets when idle."""
-        spin_until = time.monotonic() + _SPIN_S
-        while not self._stopping and self._client is not None:
-            seq = struct.unpack_from("<I", self._mm, A2P_OFFSET + OFF_RESERVED2)[0]
-            if seq != last_seq:
-                last_seq = seq
-                if not self.area.is_free:
-                    self._serve_one()
-                spin_until = time.monotonic() + _SPIN_S
-                continue
-            if time.monotonic() > spin_until:
-                events = poller.poll(0)
-                if events:
-                    for fd, _ev in events:
-                        if fd == self._stop_r:
-                            self._stopping = True
-                        elif fd == self._listener.fileno():
-                            self._accept()
-                        elif (self._client is not None and fd == self._client.fileno()
-                              and self._client_gone()):
-                            self._drop_client()
-                    return last_seq
-                time.sleep(50e-6)
-        return last_seq
-
-    def _release(self) -> None:
-        self._drop_client()
-        with contextlib.suppress(OSError):
-            self._listener.close()
-        for p in (control_path(self.path), self.path):
-            with contextlib.suppress(FileNotFoundError):
-                Path(p).unlink()
-        self.area = None  # type: ignore[assignment]
-        with contextlib.suppress(BufferError, ValueError):
-            self._mm.close()
-        with contextlib.suppress(OSError):
-            os.close(self._fd)
-
-    def stop(self, timeout_s: float = 5.0) -> None:
-        """Stop serving, remove the channel file and control socket."""
-        was_started = self._thread is not None
-        super().stop(timeout_s)
-        if not was_started:
-            self._cleanup()

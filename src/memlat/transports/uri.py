@@ -44,7 +44,7 @@ def open_transport(uri: str, *, platform_factory: Callable[[], Platform] | None 
         if platform_factory is None:
             raise ConfigError("inproc needs a platform factory", source="--transport",
                               location=uri)
-        from memlat.scmi.inproc import InProcessTransport
+        from memlat.transports.inproc import InProcessTransport
 
         return InProcessTransport(platform_factory(), **options)  # type: ignore[arg-type]
     if scheme == "unix":

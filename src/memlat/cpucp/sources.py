@@ -1,7 +1,7 @@
 """Counter sources for the emulated CPUCP when the agent drives it (`memlat devfreq show`).
 
 A source hands the firmware's sampling loop one window of per-CPU counter deltas at a
-time (memlat.qcom.sampling.CounterSource). `StaircaseSource` is a small deterministic
+time (memlat.cpucp.sampling.CounterSource). `StaircaseSource` is a small deterministic
 synthetic workload; `TraceSource` replays a recorded trace (decisions.md §3) window by
 window.
 """

@@ -8,9 +8,9 @@ Protocol 0xF0 (vendor range, protocol.md §1.1) with:
 - 0x5 HANG: u32 milliseconds; sleeps that long and replies. With a long value it models
   a reply that never comes within any sane timeout.
 
-`make_platform()` returns the project's real emulated platform when it exists
-(`memlat.qcom.service.make_cpucp_platform`, else `memlat.scmi.protocols.base.make_platform`,
-else a bare `Platform`) with this protocol added, so the same process serves both.
+`make_platform()` returns the project's emulated CPUCP platform with this protocol added,
+so the same process serves both; `memlat platform serve --factory platforms:make_platform`
+serves it from a child process (tests/transports/conftest.py).
 """
 
 from __future__ import annotations
@@ -53,28 +53,13 @@ class TransportTestProtocol(ProtocolHandler):
 
 
 def base_platform(soc: str | None = None) -> Platform:
-    """The best platform available in this tree: CPUCP emulation, else base, else bare.
+    """The emulated CPUCP platform (base + 0x80) for `soc` (a SoC profile name)."""
+    from memlat.config import load_config
+    from memlat.cpucp.boot import make_cpucp_platform
 
-    `soc` names a SoC profile (e.g. "x1e80100") for the CPUCP emulation. The factories
-    live in other modules and are looked up at call time.
-    """
-    try:
-        from memlat.qcom.service import make_cpucp_platform
-    except ImportError:
-        pass
-    else:
-        cfg = None
-        if soc:
-            from memlat.config import load_config
-
-            cfg = load_config(soc=soc)
-        made = make_cpucp_platform(cfg) if cfg is not None else make_cpucp_platform()
-        return made[0] if isinstance(made, tuple) else made
-    try:
-        from memlat.scmi.protocols.base import make_platform as make_base
-    except ImportError:
-        return Platform()
-    return make_base()
+    cfg = load_config(soc=soc) if soc else None
+    made = make_cpucp_platform(cfg) if cfg is not None else make_cpucp_platform()
+    return made[0]
 
 
 def make_platform(soc: str | None = None) -> Platform:

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from memlat.clock import Clock, SimClock
-from memlat.qcom.cpucp import CpucpLimits, CpucpService
+from memlat.cpucp.sampling import CounterSource
+from memlat.cpucp.service import CpucpLimits, CpucpService
 from memlat.qcom.ids import Dialect
-from memlat.qcom.sampling import CounterSource
 from memlat.scmi.platform import Platform
 
 

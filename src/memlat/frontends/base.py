@@ -97,7 +97,7 @@ class FuseFrontEnd(FrontEnd):
     stop() wakes blocked readers before unmounting.
 
     Subclasses set `self.operations` (with a `shutdown()`) and `self._mount` (a
-    memlat.transports.fusemount.FuseMount).
+    memlat.frontends.fusemount.FuseMount).
     """
 
     operations: Any

@@ -2,29 +2,26 @@
 
 `serve(platform, unix=..., shm=..., raw_fuse=..., mailbox_fuse=...)` is what
 `memlat platform serve` (decisions.md §5) calls. Every message is logged at INFO in the
-kernel's scmi_msg_dump style (see memlat.transports.trace). Shutdown is clean: FUSE trees
+kernel's scmi_msg_dump style (see memlat.scmi.msgdump). Shutdown is clean: FUSE trees
 are unmounted, the socket and channel files removed, even when a front-end fails to start.
 
-`python -m memlat.transports.serve --factory MODULE:FUNC ...` runs the same loop with
-any platform factory (tests use memlat.transports.testing:make_platform).
+`memlat platform serve --factory MODULE:FUNC` runs the same loop with any platform
+factory (the transport tests serve their echo protocol that way).
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import logging
 import signal
-import sys
 import threading
 from collections.abc import Callable
 from typing import Any
 
+from memlat.frontends.base import FrontEnd, as_gate
 from memlat.scmi.message import Message
+from memlat.scmi.msgdump import exchange_lines
 from memlat.scmi.platform import Platform
-from memlat.transports.frontend import FrontEnd, as_gate
 from memlat.transports.shm import DEFAULT_DOORBELL
-from memlat.transports.trace import exchange_lines
 
 log = logging.getLogger("memlat.platform")
 
@@ -42,19 +39,19 @@ def build_frontends(platform: Platform, *, unix: str | None = None, shm: str | N
     gate = as_gate(platform)
     frontends: list[FrontEnd] = []
     if unix:
-        from memlat.transports.unix import UnixFrontEnd
+        from memlat.frontends.unix import UnixFrontEnd
 
         frontends.append(UnixFrontEnd(gate, unix))
     if shm:
-        from memlat.transports.shm import ShmFrontEnd
+        from memlat.frontends.shm import ShmFrontEnd
 
         frontends.append(ShmFrontEnd(gate, shm, doorbell=doorbell))
     if raw_fuse:
-        from memlat.transports.fuse_raw import RawFuse
+        from memlat.frontends.fuse_raw import RawFuse
 
         frontends.append(RawFuse(gate, raw_fuse))
     if mailbox_fuse:
-        from memlat.transports.fuse_mailbox import MailboxFuse
+        from memlat.frontends.fuse_mailbox import MailboxFuse
 
         frontends.append(MailboxFuse(gate, mailbox_fuse))
     return frontends
@@ -113,38 +110,3 @@ def serve(platform: Platform, *, unix: str | None = None, shm: str | None = None
             signal.signal(sig, handler)
     log.info("stopped after %d messages", counted[0])
     return counted[0]
-
-
-def _load_factory(spec: str) -> Callable[..., Platform]:
-    module_name, _, func = spec.partition(":")
-    return getattr(importlib.import_module(module_name), func or "make_platform")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of `python -m memlat.transports.serve`; prints "ready" when serving."""
-    parser = argparse.ArgumentParser(prog="python -m memlat.transports.serve")
-    parser.add_argument("--unix")
-    parser.add_argument("--shm")
-    parser.add_argument("--raw-fuse")
-    parser.add_argument("--mailbox-fuse")
-    parser.add_argument("--doorbell", default=DEFAULT_DOORBELL)
-    parser.add_argument("--soc")
-    parser.add_argument("--factory", default="memlat.transports.testing:make_platform")
-    parser.add_argument("--quiet", action="store_true")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
-                        format="%(message)s", stream=sys.stderr)
-    platform = _load_factory(args.factory)(args.soc) if args.soc else \
-        _load_factory(args.factory)()
-
-    def ready(_: list[FrontEnd]) -> None:
-        print("ready", flush=True)
-
-    serve(platform, unix=args.unix, shm=args.shm, raw_fuse=args.raw_fuse,
-          mailbox_fuse=args.mailbox_fuse, doorbell=args.doorbell, on_ready=ready,
-          log_messages=not args.quiet)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -41,11 +41,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from memlat.frontends.base import FuseFrontEnd, PlatformGate, as_gate
+from memlat.frontends.fusemount import FuseMount
 from memlat.scmi.header import Header
 from memlat.scmi.platform import Platform
 from memlat.scmi.smt import MAX_PAYLOAD_LINUX
-from memlat.transports.frontend import FuseFrontEnd, PlatformGate, as_gate
-from memlat.transports.fusemount import FuseMount
 
 log = logging.getLogger(__name__)
 

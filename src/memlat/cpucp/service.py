@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from memlat.clock import Clock, SimClock
+from memlat.cpucp.sampling import CounterSource, SamplingLoop, VoteSubscriber
 from memlat.errors import DecodeError
 from memlat.governor.spec import (
     DEFAULT_BE_STALL_FLOOR,
@@ -63,7 +64,6 @@ from memlat.qcom.ids import (
     QcomMessage,
     message_for,
 )
-from memlat.qcom.sampling import CounterSource, SamplingLoop, VoteSubscriber
 from memlat.scmi.platform import CallContext, Command, ProtocolHandler, Reply
 from memlat.scmi.status import Status
 from memlat.wire import Reader
