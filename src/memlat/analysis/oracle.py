@@ -31,6 +31,10 @@ from typing import Any
 
 import numpy as np
 
+from memlat.sim.model import MemoryModel, PhaseArrays
+from memlat.sim.power import PowerModel
+from memlat.sim.results import RunResult, Snapshots, Timeline
+
 # cost columns of a segment-cost table
 TIME, E_CPU, E_DDR, E_LLCC = 0, 1, 2, 3
 N_COST = 4
@@ -193,72 +197,57 @@ class Epochs:
     """
 
     labels: list[str]
-    params: list[tuple[np.ndarray, ...]]
+    params: list[np.ndarray]  # (7, ncpus) PhaseArrays fields per epoch
     work: np.ndarray  # (E, ncpus) instructions
     busy: np.ndarray  # (E, ncpus) us at the top OPPs
     span_us: np.ndarray  # (E,)
     noncpu_bytes: np.ndarray  # (E,)
 
 
-@dataclass(frozen=True, slots=True)
-class WindowSnap:
-    """One window of the performance run as the oracle needs it.
-
-    Phase parameters (PhaseArrays field order) and label before and after the window,
-    its length, and per CPU the instructions retired and busy time; non-CPU DDR bytes.
-    """
-
-    params_before: tuple[np.ndarray, ...]
-    label_before: str
-    params_after: tuple[np.ndarray, ...]
-    label_after: str
-    span_us: float
-    instructions: np.ndarray
-    busy_us: np.ndarray
-    noncpu_bytes: float
-
-
-def _split_window(snap: WindowSnap, model: Any) -> tuple[np.ndarray, np.ndarray, float]:
+def _split_window(params_a: np.ndarray, params_b: np.ndarray, span_us: float,
+                  inst: np.ndarray, busy: np.ndarray, model: Any
+                  ) -> tuple[np.ndarray, np.ndarray, float]:
     """Instructions, busy time and span of a window that belong to the phase it began in.
 
     A window in which a phase ended holds work of two phases. Per CPU, with the top-OPP
     instruction rates r_a (old phase) and r_b (new phase), busy time b and instructions
     I: the old phase ran x = (I - r_b b) / (r_a - r_b) of b (clamped to [0, b]). The
     old phase's share of the span is the longest x among CPUs whose parameters changed.
+    params_a / params_b: (7, ncpus) PhaseArrays fields before and after.
     """
-    from memlat.sim.model import PhaseArrays
-
     rates = []
-    for params in (snap.params_before, snap.params_after):
+    for params in (params_a, params_b):
         ph = PhaseArrays(*[np.asarray(a, dtype=float) for a in params])
         lat = model.window_latency(model.profile.ddr.max_mhz, model.profile.llcc.max_mhz, ph,
                                    np.zeros(len(ph.cpi0)))
         rates.append(model.per_instruction(ph, lat).rate)
     r_a, r_b = rates
-    inst, busy = snap.instructions, snap.busy_us
     diff = r_a - r_b
     same = np.abs(diff) <= 1e-12 * np.maximum(r_a, 1.0)
     x = np.where(same, busy / 2.0, (inst - r_b * busy) / np.where(same, 1.0, diff))
     x = np.clip(x, 0.0, busy)
     inst_a = np.where(same, inst / 2.0, r_a * x)
-    changed = ~np.all([np.asarray(a) == np.asarray(b) for a, b in
-                       zip(snap.params_before, snap.params_after, strict=True)], axis=0)
-    span_a = float(x[changed].max(initial=0.0)) if changed.any() else snap.span_us / 2.0
-    return np.clip(inst_a, 0.0, inst), x, min(span_a, snap.span_us)
+    changed = ~np.all(params_a == params_b, axis=0)
+    span_a = float(x[changed].max(initial=0.0)) if changed.any() else span_us / 2.0
+    return np.clip(inst_a, 0.0, inst), x, min(span_a, span_us)
 
 
-def epochs_from_snapshots(snaps: list[WindowSnap], model: Any) -> Epochs:
+def epochs_from_snapshots(snaps: Snapshots, model: Any) -> Epochs:
     """Group the performance run's windows into epochs (see Epochs); a window in which
-    the phase changed is split between the two epochs (`_split_window`)."""
+    the phase changed is split between the two epochs (`_split_window`).
+
+    Runs of windows that stay in one phase are summed as slices, so a long run costs
+    a few numpy reductions, not a Python step per window.
+    """
     labels: list[str] = []
-    params: list[tuple[np.ndarray, ...]] = []
+    params: list[np.ndarray] = []
     work: list[np.ndarray] = []
     busy: list[np.ndarray] = []
     span: list[float] = []
     noncpu: list[float] = []
 
-    def add(label: str, arrays: tuple[np.ndarray, ...], inst: np.ndarray, b: np.ndarray,
-            dt: float, nb: float) -> None:
+    def add(label: str, arrays: np.ndarray, inst: np.ndarray, b: np.ndarray, dt: float,
+            nb: float) -> None:
         if labels and labels[-1] == label:
             work[-1] = work[-1] + inst
             busy[-1] = busy[-1] + b
@@ -272,17 +261,30 @@ def epochs_from_snapshots(snaps: list[WindowSnap], model: Any) -> Epochs:
         span.append(float(dt))
         noncpu.append(float(nb))
 
-    for snap in snaps:
-        if snap.label_before == snap.label_after or not snap.label_after:
-            add(snap.label_before, snap.params_before, snap.instructions, snap.busy_us,
-                snap.span_us, snap.noncpu_bytes)
+    names = np.asarray(snaps.labels, dtype=object)
+    before = names[snaps.ver_before] if len(snaps) else np.zeros(0, object)
+    after = names[snaps.ver_after] if len(snaps) else np.zeros(0, object)
+    split = (before != after) & (after != "")
+    # boundaries: every split window stands alone; plain windows group by label
+    cuts = np.flatnonzero(split | np.r_[True, before[1:] != before[:-1]]
+                          | np.r_[False, split[:-1]]) if len(snaps) else np.zeros(0, int)
+    bounds = list(cuts) + [len(snaps)]
+    for lo, hi in itertools.pairwise(bounds):
+        v0 = int(snaps.ver_before[lo])
+        if split[lo]:
+            v1 = int(snaps.ver_after[lo])
+            inst, b = snaps.instructions[lo], snaps.busy_us[lo]
+            sp, nb = float(snaps.span_us[lo]), float(snaps.noncpu_bytes[lo])
+            inst_a, busy_a, span_a = _split_window(snaps.params[v0], snaps.params[v1], sp,
+                                                   inst, b, model)
+            share = span_a / sp if sp > 0 else 0.5
+            add(str(before[lo]), snaps.params[v0], inst_a, busy_a, span_a, nb * share)
+            add(str(after[lo]), snaps.params[v1], inst - inst_a, b - busy_a, sp - span_a,
+                nb * (1 - share))
             continue
-        inst_a, busy_a, span_a = _split_window(snap, model)
-        share = span_a / snap.span_us if snap.span_us > 0 else 0.5
-        add(snap.label_before, snap.params_before, inst_a, busy_a, span_a,
-            snap.noncpu_bytes * share)
-        add(snap.label_after, snap.params_after, snap.instructions - inst_a,
-            snap.busy_us - busy_a, snap.span_us - span_a, snap.noncpu_bytes * (1 - share))
+        add(str(before[lo]), snaps.params[v0], snaps.instructions[lo:hi].sum(axis=0),
+            snaps.busy_us[lo:hi].sum(axis=0), float(snaps.span_us[lo:hi].sum()),
+            float(snaps.noncpu_bytes[lo:hi].sum()))
     return Epochs(labels, params, np.asarray(work), np.asarray(busy), np.asarray(span),
                   np.asarray(noncpu))
 
@@ -298,9 +300,6 @@ def segment_costs(epochs: Epochs, profile: Any, pairs: list[tuple[float, float]]
     frames or at a steady rate absorbs a slower bus) and the busiest CPU's busy time
     (throughput work cannot hide it). Energies follow memlat.sim.power for that span.
     """
-    from memlat.sim.model import MemoryModel, PhaseArrays
-    from memlat.sim.power import PowerModel
-
     model = MemoryModel(profile)
     power = PowerModel(profile)
     n_e = len(epochs.labels)
@@ -326,19 +325,13 @@ def segment_costs(epochs: Epochs, profile: Any, pairs: list[tuple[float, float]]
     return costs
 
 
-def oracle_for_run(workload: str, snaps: list[WindowSnap] | None, perf: Any, setup: Any
-                   ) -> tuple[Any, tuple[np.ndarray, np.ndarray]]:
+def oracle_for_run(workload: str, snaps: Snapshots, perf: RunResult, setup: Any
+                   ) -> tuple[RunResult, tuple[np.ndarray, np.ndarray]]:
     """The oracle's RunResult at setup.oracle_budget and the workload's frontier E*(T).
 
     The reported figures are the exact optimum of the relaxation (module docstring); the
     timeline is the schedule itself: each epoch's share at each chosen pair, in order.
     """
-    from memlat.sim.results import RunResult, Timeline
-
-    if snaps is None:
-        raise ValueError("the oracle needs the performance run's snapshots")
-    from memlat.sim.model import MemoryModel
-
     epochs = epochs_from_snapshots(snaps, MemoryModel(setup.profile))
     pairs = [(d, l) for d in setup.ladders.ddr for l in setup.ladders.llcc]  # noqa: E741
     costs = segment_costs(epochs, setup.profile, pairs)

@@ -1,38 +1,68 @@
-"""Closed-loop simulation: workloads, the performance/latency model, power, the executor.
+"""Closed-loop simulation: workloads, the performance/latency and power models, policies,
+one compiled run loop, batches.
+
+Organised by role: `workload` and `profile` (inputs), `model` and `power` (the
+equations, vectorised, for analysis), `policies` (what decides the buses), `kernel` (the
+whole closed loop, numba-compiled), `run` (`simulate`, `run_workload`), `batch`
+(`simulate_batch`, process-pool jobs), `sweep` and `tuning` (grids of memlat knobs).
 
 Typical use::
 
-    from memlat.sim import load_profile, load_suite, simulate_fixed
-    prof = load_profile("x1e80100")
-    res = simulate_fixed(load_suite()["mcf"], prof, ddr_mhz=547, llcc_mhz=300)
+    from memlat.sim import Fixed, load_suite, simulate
+    res = simulate("x1e80100", load_suite()["mcf"], Fixed(547, 300))
+    res = simulate("x1e80100", load_suite()["mcf"], "memlat")
 """
 
-from memlat.sim.fixed import DEFAULT_DT_US, RunResult, nearest_opp, simulate_fixed
 from memlat.sim.model import MemoryModel, PhaseArrays, WindowLatency
+from memlat.sim.policies import (
+    ONLINE,
+    POLICIES,
+    Bwmon,
+    Fixed,
+    Ladders,
+    Memlat,
+    Performance,
+    Policy,
+    Powersave,
+    StaticMap,
+    make_policy,
+)
 from memlat.sim.power import Energy, PowerModel
 from memlat.sim.profile import BUILTIN_PROFILES, SimProfile, load_profile
-from memlat.sim.state import BusState, Executor, WindowWork
+from memlat.sim.results import RunResult, Snapshots, Timeline
+from memlat.sim.run import SimSetup, make_setup, run_workload, simulate
 from memlat.sim.workload import Phase, Workload, load_suite, load_workloads, parse_workloads
 
 __all__ = [
     "BUILTIN_PROFILES",
-    "DEFAULT_DT_US",
-    "BusState",
+    "ONLINE",
+    "POLICIES",
+    "Bwmon",
     "Energy",
-    "Executor",
+    "Fixed",
+    "Ladders",
     "MemoryModel",
+    "Memlat",
+    "Performance",
     "Phase",
     "PhaseArrays",
+    "Policy",
     "PowerModel",
+    "Powersave",
     "RunResult",
     "SimProfile",
+    "SimSetup",
+    "Snapshots",
+    "StaticMap",
+    "Timeline",
     "WindowLatency",
-    "WindowWork",
     "Workload",
     "load_profile",
     "load_suite",
     "load_workloads",
-    "nearest_opp",
+    "make_policy",
+    "make_setup",
     "parse_workloads",
-    "simulate_fixed",
+    "run_workload",
+    "simulate",
 ]

@@ -1,37 +1,47 @@
-"""Bus policies compared by `memlat run` (decisions.md §4).
+"""Bus policies compared by `memlat run` (decisions.md §4), as parameters of the kernel.
 
-A policy is asked once per window for the bus state of the *next* window, given what a
-real implementation could have observed: the previous window's counter deltas, the bytes
-the buses moved in it (bwmon's hardware counters see CPU and non-CPU traffic), and the
-CPU frequencies cpufreq requests now (what a static OPP table follows). It answers a
-`BusVote` (DDR MHz, LLCC MHz, DDR-QoS level), always on the bus ladders.
+A policy answers, once per window, the bus state of the *next* window from what a real
+implementation could have observed: the previous window's counter deltas, the bytes each
+bus moved in it (bwmon's hardware counters see CPU and non-CPU traffic), and the CPU
+frequencies cpufreq requests now (what a static OPP table follows). The answer is always on
+the bus ladders. The decisions themselves run inside the run loop (memlat.sim.kernel.decide);
+the classes here only validate their settings and pack them into arrays (`pack`).
 
-Policies here: `performance`, `powersave`, `static-map` (algorithm.md §5, opp-peak-kBps
-tables derived from the memlat maps) and `bwmon` (algorithm.md §5, icc-bwmon style).
-`memlat` lives in memlat.sim.memlat_policy (it boots the emulated CPUCP and programs it
-over SCMI); `oracle` is not online at all (memlat.analysis.oracle).
+* `Fixed` - both buses pinned (ladder OPPs, snapped up); `Performance` (the top, QoS 1)
+  and `Powersave` (the bottom, QoS 0) are Fixed. Fixed-frequency runs are this policy.
+* `StaticMap` - CPU-OPP -> bus table, as upstream opp-peak-kBps does (algorithm.md §5):
+  the memlat map of each CPU's cluster applied to its *requested* frequency, no IPM or
+  stall gating, the maximum over CPUs; a CPU with nothing to run requests 0 (the first
+  row of its map).
+* `Bwmon` - icc-bwmon style (algorithm.md §5): the OPP ceiling of the last window's
+  measured bandwidth x 100 / io_percent (80 on SM8550); up at once, down only after
+  `down_count` consecutive windows below (icc-bwmon's zone-1 count is 16 raw 4 ms samples;
+  4 governor windows here is the same order). DDR-QoS is not a bwmon bus: level 0.
+* `Memlat` - the CPUCP governor with exactly the configuration the emulated CPUCP holds
+  after our agent programmed it over SCMI (`programmed_config`: boot, probe once, read
+  the firmware state back). Before the first vote the buses stay at their boot state, the
+  top OPPs (docs/simulation.md). Group votes (kHz, a 0/1 level for DDR-QoS) are snapped up
+  to the ladders (the DCVS layer runs the lowest OPP >= the vote, algorithm.md §2.5).
 """
 
 from __future__ import annotations
 
 import bisect
-from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
-from memlat.governor.reference import map_lookup
-from memlat.governor.spec import CounterWindow, GovernorConfig, MonitorSpec
+from memlat.config.governor import governor_config
+from memlat.config.model import SocConfig
+from memlat.errors import ConfigError, MemlatError
+from memlat.governor.spec import N_COUNTERS, UNUSED_EVENT, GovernorConfig, MonitorSpec
+from memlat.sim import kernel as K
 
-
-@dataclass(frozen=True, slots=True)
-class BusVote:
-    """What the buses run at during one window: MHz on the ladders, QoS level 0/1."""
-
-    ddr_mhz: float
-    llcc_mhz: float
-    ddr_qos: int = 0
+POLICIES = ("memlat", "performance", "powersave", "static-map", "bwmon", "oracle")
+ONLINE = tuple(p for p in POLICIES if p != "oracle")
+Backend = Literal["cpucp", "reference"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,81 +63,132 @@ class Ladders:
         i = bisect.bisect_left(ladder, mhz - 1e-9)
         return float(ladder[min(i, len(ladder) - 1)])
 
-    def ddr_up(self, mhz: float) -> float:
-        """DDR OPP ceiling of `mhz`."""
-        return self.snap_up(self.ddr, mhz)
-
-    def llcc_up(self, mhz: float) -> float:
-        """LLCC OPP ceiling of `mhz`."""
-        return self.snap_up(self.llcc, mhz)
-
-    @property
-    def top(self) -> BusVote:
-        """Both buses at their highest OPP, QoS level 1."""
-        return BusVote(self.ddr[-1], self.llcc[-1], 1)
-
-    @property
-    def bottom(self) -> BusVote:
-        """Both buses at their lowest OPP, QoS level 0."""
-        return BusVote(self.ddr[0], self.llcc[0], 0)
+    def index(self, bus: str, mhz: float) -> int:
+        """Ladder index of the OPP ceiling of `mhz` on `bus` ("ddr" or "llcc")."""
+        ladder = self.ddr if bus == "ddr" else self.llcc
+        return min(bisect.bisect_left(ladder, mhz - 1e-9), len(ladder) - 1)
 
 
 @dataclass(slots=True)
-class Observation:
-    """What an online policy sees before window `index` (about the window before it).
+class PolicyPack:
+    """A policy as the kernel's arrays (layout: memlat.sim.kernel)."""
 
-    counters: the previous window's per-CPU counter deltas (None before the first);
-    ddr_bytes / llcc_bytes: bytes moved on each bus in the previous window, DDR including
-    non-CPU traffic; prev_dt_us: that window's length; cpu_req_mhz: the frequency each
-    CPU requests for the coming window (0 for a CPU with nothing to run).
+    pol_i: np.ndarray
+    pol_f: np.ndarray
+    sm: tuple[np.ndarray, ...]  # sm_has, sm_keys, sm_vals, sm_nrows, sm_minmax, sm_level
+    sm_ncfg: int
+    gov: tuple[np.ndarray, ...]  # gov_i, cmax, grp_ev, grp_adapt, grp_bus, mon_* (8)
+
+
+def _empty_static_map(ncpus: int) -> tuple[tuple[np.ndarray, ...], int]:
+    return ((np.zeros((3, ncpus), np.bool_), np.zeros((3, ncpus, 1), np.int64),
+             np.zeros((3, ncpus, 1), np.int64), np.zeros((3, ncpus), np.int64),
+             np.zeros((3, ncpus, 2), np.int64), np.zeros(3, np.int64)), 0)
+
+
+def _event(e: int) -> int:
+    """Counter column, or -1 for an unused slot / unknown id (reads as 0)."""
+    return e if e != UNUSED_EVENT and 0 <= e < N_COUNTERS else -1
+
+
+_BUS_OF = {"ddr": K.B_DDR, "llcc": K.B_LLCC, "ddr_qos": K.B_QOS}
+
+
+def pack_governor(config: GovernorConfig, ncpus: int,
+                  roles: dict[int, str] | None = None) -> tuple[np.ndarray, ...]:
+    """The governor's arrays for `ncpus` simulated CPUs (CPUs beyond a mask are idle).
+
+    roles: hw_type -> bus name ("ddr", "llcc", "ddr_qos"); default: the group names.
     """
+    ev = config.common
+    groups = config.groups
+    n_g = len(groups)
+    gov_i = np.array([config.method, _event(ev.inst), _event(ev.cyc), _event(ev.const_cyc),
+                      _event(ev.fe_stall), _event(ev.be_stall), n_g], np.int64)
+    cmax = np.zeros(ncpus, np.uint64)
+    k = min(ncpus, len(config.cluster_max_mhz))
+    cmax[:k] = np.asarray(config.cluster_max_mhz[:k], np.uint64)
+    grp_ev = np.array([[_event(g.miss_event), _event(g.wb_event), _event(g.acc_event)]
+                       for g in groups], np.int64).reshape(n_g, 3)
+    grp_adapt = np.array([[g.adaptive_low_khz, g.adaptive_high_khz] for g in groups],
+                         np.int64).reshape(n_g, 2)
+    names = roles or {g.hw_type: g.name.lower() for g in groups}
+    grp_bus = np.array([_BUS_OF.get(names.get(g.hw_type, ""), -1) for g in groups], np.int64)
+    mons = config.monitors
+    n_m = len(mons)
+    rows = max([len(m.map_rows) for _, _, m in mons] + [1])
+    mon_grp = np.array([g for g, _, _ in mons], np.int64)
+    mon_u = np.array([[int(m.compute), m.ipm_ceil, m.fe_stall_floor, m.be_stall_floor,
+                       m.wb_pct, m.ipm_filter, m.freq_scale_pct, m.freq_scale_floor_mhz,
+                       m.freq_scale_ceil_mhz] for _, _, m in mons], np.uint64).reshape(n_m, 9)
+    mon_mask = np.zeros((n_m, ncpus), np.bool_)
+    mon_keys = np.zeros((n_m, rows), np.uint64)
+    mon_vals = np.zeros((n_m, rows), np.int64)
+    mon_nrows = np.zeros(n_m, np.int64)
+    mon_minmax = np.zeros((n_m, 2), np.int64)
+    for i, (_, _, m) in enumerate(mons):
+        for c in m.cpus():
+            if c < ncpus:
+                mon_mask[i, c] = True
+        scale = 1 if m.is_level else 1000
+        for r, (key, val) in enumerate(m.map_rows):
+            mon_keys[i, r] = key
+            mon_vals[i, r] = val * scale
+        mon_nrows[i] = len(m.map_rows)
+        mon_minmax[i] = (m.min_freq, m.max_freq)
+    return (gov_i, cmax, grp_ev, grp_adapt, grp_bus, mon_grp, mon_u, mon_mask, mon_keys,
+            mon_vals, mon_nrows, mon_minmax)
 
-    index: int
-    now_us: float
-    cpu_req_mhz: np.ndarray
-    counters: CounterWindow | None = None
-    ddr_bytes: float = 0.0
-    llcc_bytes: float = 0.0
-    prev_dt_us: float = 0.0
+
+def _no_governor(ncpus: int) -> tuple[np.ndarray, ...]:
+    return pack_governor(GovernorConfig(ncpus=ncpus, groups=()), ncpus)
 
 
-class Policy(ABC):
-    """An online bus policy: `reset()` before a run, then `decide()` once per window."""
+class Policy:
+    """Base of every online policy: a name and `pack(ladders, ncpus)`."""
 
     name: str = "policy"
 
-    def __init__(self, ladders: Ladders) -> None:
-        self.ladders = ladders
+    def pack(self, ladders: Ladders, ncpus: int) -> PolicyPack:  # pragma: no cover
+        """The kernel's arrays for this policy."""
+        raise NotImplementedError
 
-    def reset(self) -> None:  # noqa: B027 - stateless policies need nothing
-        """Forget everything from a previous run."""
-
-    @abstractmethod
-    def decide(self, obs: Observation) -> BusVote:
-        """Bus state for the coming window."""
-
-    def close(self) -> None:  # noqa: B027 - most policies hold no resources
-        """Release resources (the memlat policy's emulated platform)."""
-
-
-class PerformancePolicy(Policy):
-    """Buses pinned at the top OPP (the baseline of every slowdown)."""
-
-    name = "performance"
-
-    def decide(self, obs: Observation) -> BusVote:
-        """Always the top of both ladders."""
-        return self.ladders.top
+    @staticmethod
+    def _pack(kind: int, ncpus: int, ddr: int = 0, llcc: int = 0, qos: int = 0,
+              down: int = 0, io_pct: float = 100.0,
+              sm: tuple[tuple[np.ndarray, ...], int] | None = None,
+              gov: tuple[np.ndarray, ...] | None = None) -> PolicyPack:
+        sm_arrays, ncfg = sm or _empty_static_map(ncpus)
+        return PolicyPack(np.array([kind, ddr, llcc, qos, down], np.int64),
+                          np.array([io_pct], np.float64), sm_arrays, ncfg,
+                          gov or _no_governor(ncpus))
 
 
-class PowersavePolicy(Policy):
-    """Buses pinned at the lowest OPP."""
+@dataclass(frozen=True, slots=True)
+class Fixed(Policy):
+    """Both buses pinned: MHz snapped up to the ladders (None = the top OPP)."""
 
-    name = "powersave"
+    ddr_mhz: float | None = None
+    llcc_mhz: float | None = None
+    ddr_qos: int = 1
+    name: str = "fixed"
 
-    def decide(self, obs: Observation) -> BusVote:
-        """Always the bottom of both ladders."""
-        return self.ladders.bottom
+    def pack(self, ladders: Ladders, ncpus: int) -> PolicyPack:
+        """A fixed vote every window."""
+        d = len(ladders.ddr) - 1 if self.ddr_mhz is None else ladders.index("ddr", self.ddr_mhz)
+        ll = (len(ladders.llcc) - 1 if self.llcc_mhz is None
+              else ladders.index("llcc", self.llcc_mhz))
+        return self._pack(K.POL_FIXED, ncpus, d, ll, self.ddr_qos)
+
+
+def Performance() -> Fixed:  # noqa: N802 - a policy constructor, named like the others
+    """Buses pinned at the top OPP, QoS 1 (the baseline of every slowdown)."""
+    return Fixed(None, None, 1, name="performance")
+
+
+def Powersave() -> Fixed:  # noqa: N802
+    """Buses pinned at the lowest OPP, QoS 0."""
+    return Fixed(0.0, 0.0, 0, name="powersave")
 
 
 def _ipm_monitor_for(cpu: int, monitors: Sequence[MonitorSpec]) -> MonitorSpec | None:
@@ -138,105 +199,138 @@ def _ipm_monitor_for(cpu: int, monitors: Sequence[MonitorSpec]) -> MonitorSpec |
     return None
 
 
-class StaticMapPolicy(Policy):
-    """CPU-OPP -> bus table, as upstream opp-peak-kBps does (algorithm.md §5).
+@dataclass(frozen=True, slots=True)
+class StaticMap(Policy):
+    """CPU-OPP -> bus table from the memlat maps (see the module docstring)."""
 
-    Upstream derives each CPU OPP's peak bandwidths from the memlat maps (value x bus
-    width), so the table is exactly the memlat map of the CPU's cluster, applied to the
-    *requested* cpufreq of every CPU, with no IPM or stall gating; the bus gets the
-    maximum over CPUs. A CPU with nothing to run requests nothing (schedutil drops an
-    idle CPU to its minimum), which the map turns into its first row.
-    """
+    config: GovernorConfig
+    name: str = "static-map"
 
-    name = "static-map"
-
-    def __init__(self, ladders: Ladders, config: GovernorConfig) -> None:
-        super().__init__(ladders)
-        self.config = config
-        # group index per bus by name; groups not present leave that bus at the bottom
-        names = [g.name.lower() for g in config.groups]
-        self._group = {bus: names.index(bus) if bus in names else None
-                       for bus in ("ddr", "llcc", "ddr_qos")}
-
-    def _bus(self, bus: str, req: np.ndarray) -> float:
-        g = self._group[bus]
-        if g is None:
-            return 0.0
-        grp = self.config.groups[g]
-        best = 0.0
-        for cpu in range(min(len(req), self.config.ncpus)):
-            mon = _ipm_monitor_for(cpu, grp.monitors)
-            if mon is None:
+    def pack(self, ladders: Ladders, ncpus: int) -> PolicyPack:
+        """Per bus and CPU: its cluster's map rows, min/max and level flag."""
+        cfg = self.config
+        names = [g.name.lower() for g in cfg.groups]
+        rows = max([len(m.map_rows) for _, _, m in cfg.monitors] + [1])
+        has = np.zeros((3, ncpus), np.bool_)
+        keys = np.zeros((3, ncpus, rows), np.int64)
+        vals = np.zeros((3, ncpus, rows), np.int64)
+        nrows = np.zeros((3, ncpus), np.int64)
+        minmax = np.zeros((3, ncpus, 2), np.int64)
+        level = np.zeros(3, np.int64)
+        for bus, b in (("ddr", K.B_DDR), ("llcc", K.B_LLCC), ("ddr_qos", K.B_QOS)):
+            if bus not in names:
                 continue
-            value = map_lookup(mon.map_rows, int(req[cpu]))
-            khz = value if mon.is_level else value * 1000
-            best = max(best, float(min(max(khz, mon.min_freq), mon.max_freq)))
-        return best
+            grp = cfg.groups[names.index(bus)]
+            for cpu in range(min(ncpus, cfg.ncpus)):
+                mon = _ipm_monitor_for(cpu, grp.monitors)
+                if mon is None:
+                    continue
+                has[b, cpu] = True
+                level[b] = int(mon.is_level)
+                for r, (key, val) in enumerate(mon.map_rows):
+                    keys[b, cpu, r] = key
+                    vals[b, cpu, r] = val
+                nrows[b, cpu] = len(mon.map_rows)
+                minmax[b, cpu] = (mon.min_freq, mon.max_freq)
+        return self._pack(K.POL_STATIC_MAP, ncpus,
+                          sm=((has, keys, vals, nrows, minmax, level), cfg.ncpus))
 
-    def decide(self, obs: Observation) -> BusVote:
-        """Map every CPU's requested MHz through its cluster's map; max over CPUs."""
-        req = np.asarray(obs.cpu_req_mhz, dtype=float)
-        ddr = self._bus("ddr", req) / 1000.0
-        llcc = self._bus("llcc", req) / 1000.0
-        qos = int(self._bus("ddr_qos", req))
-        return BusVote(self.ladders.ddr_up(ddr), self.ladders.llcc_up(llcc), qos)
 
+@dataclass(frozen=True, slots=True)
+class Bwmon(Policy):
+    """Bandwidth-driven, icc-bwmon style (see the module docstring).
 
-class BwmonPolicy(Policy):
-    """Bandwidth-driven, icc-bwmon style (algorithm.md §5).
-
-    Each window's measured bytes on a bus (DDR: everything, incl. GPU/video/camera
-    traffic the CPU counters never see; LLCC: CPU-side traffic) give a bandwidth; the
-    vote is the OPP ceiling of bandwidth x 100 / io_percent (the downstream bw_hwmon
-    headroom, io_percent 80 on SM8550, algorithm.md §5). Like icc-bwmon's zones, a
-    higher ceiling is taken at once (zone-3 count 1) and a lower one only after
-    `down_count` consecutive windows below the current OPP (zone-1 count 16 in icc-bwmon;
-    4 here because our sample is the governor window, not icc-bwmon's 4 ms raw sample,
-    and 16 x 4 ms = 64 ms is the same order). DDR-QoS is not a bwmon bus: level 0.
+    initial: the (DDR MHz, LLCC MHz, QoS) before the first observation (None: the top).
     """
 
-    name = "bwmon"
+    io_percent: float = 80.0
+    down_count: int = 4
+    initial: tuple[float, float, int] | None = None
+    name: str = "bwmon"
 
-    def __init__(self, ladders: Ladders, io_percent: float = 80.0, down_count: int = 4,
-                 initial: BusVote | None = None) -> None:
-        super().__init__(ladders)
-        if not 0 < io_percent <= 100:
-            raise ValueError(f"io_percent must be in (0, 100], got {io_percent}")
-        self.io_percent = io_percent
-        self.down_count = down_count
-        self.initial = initial or ladders.top
-        self.reset()
+    def __post_init__(self) -> None:
+        if not 0 < self.io_percent <= 100:
+            raise ValueError(f"io_percent must be in (0, 100], got {self.io_percent}")
+        if self.down_count < 1:
+            raise ValueError(f"down_count must be >= 1, got {self.down_count}")
 
-    def reset(self) -> None:
-        """Start at the initial state with empty down counters."""
-        self._cur = self.initial
-        self._below = {"ddr": 0, "llcc": 0}
+    def pack(self, ladders: Ladders, ncpus: int) -> PolicyPack:
+        """Initial state and headroom."""
+        if self.initial is None:
+            d, ll, q = len(ladders.ddr) - 1, len(ladders.llcc) - 1, 1
+        else:
+            d = ladders.index("ddr", self.initial[0])
+            ll = ladders.index("llcc", self.initial[1])
+            q = self.initial[2]
+        return self._pack(K.POL_BWMON, ncpus, d, ll, q, self.down_count, self.io_percent)
 
-    def _ceil(self, bus: str, nbytes: float, dt_us: float) -> float:
-        if dt_us <= 0:
-            return getattr(self._cur, f"{bus}_mhz")
-        per_mhz = (self.ladders.ddr_bytes_per_mhz if bus == "ddr"
-                   else self.ladders.llcc_bytes_per_mhz)
-        need_mhz = nbytes / dt_us * 100.0 / self.io_percent / per_mhz
-        ladder = self.ladders.ddr if bus == "ddr" else self.ladders.llcc
-        return self.ladders.snap_up(ladder, need_mhz)
 
-    def _step(self, bus: str, target: float) -> float:
-        cur = getattr(self._cur, f"{bus}_mhz")
-        if target >= cur:
-            self._below[bus] = 0
-            return target
-        self._below[bus] += 1
-        if self._below[bus] >= self.down_count:
-            self._below[bus] = 0
-            return target
-        return cur
+def programmed_config(soc: SocConfig, dialect: str | None = None) -> tuple[GovernorConfig, int]:
+    """Boot an emulated CPUCP, let our agent probe it over SCMI (the whole protocol.md
+    §3.5 sequence, in-process SMT transport), and read back the configuration the
+    firmware now holds. Returns (that GovernorConfig, number of probe commands sent).
 
-    def decide(self, obs: Observation) -> BusVote:
-        """OPP ceiling of the last window's bandwidth with io_percent headroom."""
-        if obs.counters is None:
-            return self._cur
-        ddr = self._step("ddr", self._ceil("ddr", obs.ddr_bytes, obs.prev_dt_us))
-        llcc = self._step("llcc", self._ceil("llcc", obs.llcc_bytes, obs.prev_dt_us))
-        self._cur = BusVote(ddr, llcc, 0)
-        return self._cur
+    Raises MemlatError when the probe does not leave the CPUCP running.
+    """
+    from memlat.agent.probe import check, probe
+    from memlat.cpucp.boot import make_cpucp_platform
+    from memlat.scmi.agent import Agent
+    from memlat.transports.inproc import InProcessTransport
+
+    d = dialect or soc.dialect
+    platform, service = make_cpucp_platform(soc=soc, dialect=d)
+    agent = Agent(InProcessTransport(platform))
+    try:
+        result = check(probe(agent, soc, d))
+        if result.state != "running":
+            raise MemlatError(f"memlat policy: probe left the CPUCP {result.state}")
+        return service.governor_config(), len(result.sequence)
+    finally:
+        agent.close()
+
+
+@dataclass(slots=True)
+class Memlat(Policy):
+    """memlat as the firmware runs it (see the module docstring).
+
+    backend "cpucp" (default): the configuration read back from an emulated CPUCP after
+    the SCMI probe, done once when the policy is made; "reference": the offline view of
+    the same profile (memlat.config.governor), no SCMI - a fallback that must agree.
+    """
+
+    soc: SocConfig
+    backend: Backend = "cpucp"
+    dialect: str | None = None
+    name: str = "memlat"
+    config: GovernorConfig = field(init=False)
+    probe_commands: int = field(init=False, default=0)
+
+    def __post_init__(self) -> None:
+        if self.backend == "cpucp":
+            self.config, self.probe_commands = programmed_config(self.soc, self.dialect)
+        elif self.backend == "reference":
+            self.config = governor_config(self.soc, self.dialect)
+        else:
+            raise ConfigError(f"unknown memlat backend {self.backend!r} (have: cpucp, "
+                              "reference)", location="--memlat-backend")
+
+    def pack(self, ladders: Ladders, ncpus: int) -> PolicyPack:
+        """The governor's arrays; groups map to buses by the profile's group keys."""
+        roles = {g.hw_type: g.key for g in self.soc.groups}
+        return self._pack(K.POL_MEMLAT, ncpus, gov=pack_governor(self.config, ncpus, roles))
+
+
+def make_policy(name: str, soc: SocConfig, *, memlat_backend: Backend = "cpucp") -> Policy:
+    """An online policy by name (`oracle` is not online: memlat.analysis.oracle)."""
+    if name == "performance":
+        return Performance()
+    if name == "powersave":
+        return Powersave()
+    if name == "static-map":
+        return StaticMap(governor_config(soc))
+    if name == "bwmon":
+        return Bwmon()
+    if name == "memlat":
+        return Memlat(soc, memlat_backend)
+    raise ConfigError(f"unknown policy {name!r} (have: {', '.join(POLICIES)})",
+                      location="--policies")

@@ -1,7 +1,7 @@
 """What one closed-loop run produces: per-window log and the summary figures.
 
-Shared by the driver (closed_loop.py), the oracle's schedule replay, the report and the
-sweep, so none of them depends on another's internals. decisions.md §4 lists the summary
+The one result type of the simulator (memlat.sim.run), shared by the oracle, the report,
+the sweep and the tuner, so none of them depends on another's internals. decisions.md §4 lists the summary
 figures: completion time, energy per bus and for the CPUs, EDP, slowdown versus
 `performance`; transitions per bus are added for the table (algorithm.md §4.2, Begum).
 """
@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from memlat.governor.spec import CounterTrace
 
 BUSES = ("ddr", "llcc", "ddr_qos")
 
@@ -55,6 +57,29 @@ class Timeline:
         return spans
 
 
+@dataclass(slots=True)
+class Snapshots:
+    """Per charged window of a run, what the oracle needs (~200 B/window on 12 CPUs).
+
+    ver_before[w] / ver_after[w]: the phase version at the window's start and end;
+    params[v]: (7, ncpus) PhaseArrays fields (memlat.sim.model order) of version v;
+    labels[v]: the running phases' names joined with '+' ('' when none);
+    span_us[w], instructions[w, c], busy_us[w, c], noncpu_bytes[w].
+    """
+
+    ver_before: np.ndarray
+    ver_after: np.ndarray
+    params: np.ndarray
+    labels: tuple[str, ...]
+    span_us: np.ndarray
+    instructions: np.ndarray
+    busy_us: np.ndarray
+    noncpu_bytes: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.ver_before.shape[0])
+
+
 _COL = {"ddr": "ddr_mhz", "llcc": "llcc_mhz", "ddr_qos": "ddr_qos"}
 
 
@@ -78,6 +103,11 @@ class RunResult:
     timeline: Timeline | None = None
     slowdown: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    instructions: float = 0.0
+    ddr_bytes: float = 0.0  # CPU + non-CPU
+    llcc_bytes: float = 0.0
+    counters: CounterTrace | None = None  # per charged window, when asked for
+    snapshots: Snapshots | None = None  # the oracle's inputs, when asked for
 
     @property
     def energy_j(self) -> float:

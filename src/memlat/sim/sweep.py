@@ -19,7 +19,7 @@ from typing import Any
 import polars as pl
 
 from memlat.errors import ConfigError
-from memlat.sim.runner import Job, run_job, run_jobs
+from memlat.sim.batch import Job, run_job, run_jobs
 from memlat.sim.tuning import Tunables
 from memlat.sim.workload import Workload
 

@@ -1,8 +1,11 @@
-"""Run many (workload, setup) jobs in parallel: the engine of `memlat run` and `memlat sweep`.
+"""Many runs at once: the engine of `memlat run`, `memlat sweep` and the tuner.
 
-Jobs are independent closed-loop simulations, so they go to a process pool
-(concurrent.futures, one worker per core by default); results come back as RunResults
-in submission order, whatever order they finish in, so output is deterministic.
+* `simulate_batch(pairs)`: many (SoC configuration, workload) pairs under one policy
+  name, in this process; each distinct configuration is programmed over SCMI once
+  (memlat) and reused for all its workloads. The entry point for a tuner.
+* `run_jobs(jobs)`: `Job`s (one workload, several policies, the oracle) in a process
+  pool (concurrent.futures, one worker per core by default); results come back in
+  submission order, whatever order they finish in, so output is deterministic.
 """
 
 from __future__ import annotations
@@ -14,10 +17,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from memlat.sim.closed_loop import make_setup, run_workload
+from memlat.config.model import SocConfig
+from memlat.errors import ConfigError
+from memlat.sim.policies import Memlat, Policy, make_policy
 from memlat.sim.results import RunResult
+from memlat.sim.run import SimSetup, make_setup, run_workload, simulate
 from memlat.sim.tuning import Tunables
-from memlat.sim.workload import Phase, Track, Workload
+from memlat.sim.workload import Phase, Track, Workload, load_suite, load_workloads
 
 Frontier = tuple[np.ndarray, np.ndarray] | None
 
@@ -37,7 +43,7 @@ class Job:
 
 
 def run_job(job: Job) -> tuple[list[RunResult], Frontier]:
-    """Run one job in this process."""
+    """Run one job in this process (the memlat policy probes its CPUCP once)."""
     setup = make_setup(job.soc, seed=job.seed, tunables=job.tunables,
                        memlat_backend=job.memlat_backend, oracle_budget=job.oracle_budget)
     results, frontier = run_workload(job.workload, job.policies, setup)
@@ -45,6 +51,35 @@ def run_job(job: Job) -> tuple[list[RunResult], Frontier]:
         for r in results:
             r.timeline = None
     return results, frontier
+
+
+def simulate_batch(pairs: Sequence[tuple[str | SocConfig | SimSetup, Workload]],
+                   policy: str = "memlat", *, seed: int = 0, timeline: bool = False,
+                   memlat_backend: str = "cpucp") -> list[RunResult]:
+    """`policy` on every (SoC configuration, workload) pair, in order, in this process.
+
+    A configuration is a SoC name, a SocConfig (e.g. memlat.sim.tuning.tune_soc's) or a
+    SimSetup; equal configurations share one set-up and, for memlat, one SCMI probe.
+    Timelines are dropped unless asked for (a tuner needs the summary figures only).
+    """
+    setups: dict[str, tuple[SimSetup, Policy]] = {}
+    out: list[RunResult] = []
+    for cfg, workload in pairs:
+        if isinstance(cfg, SimSetup):
+            key = f"setup:{id(cfg)}"
+        elif isinstance(cfg, str):
+            key = f"name:{cfg}"
+        else:
+            key = cfg.model_dump_json()
+        if key not in setups:
+            setup = cfg if isinstance(cfg, SimSetup) else make_setup(
+                cfg, seed=seed, memlat_backend=memlat_backend)
+            pol = (Memlat(setup.soc, memlat_backend) if policy == "memlat"  # type: ignore[arg-type]
+                   else make_policy(policy, setup.soc))
+            setups[key] = (setup, pol)
+        setup, pol = setups[key]
+        out.append(simulate(setup, workload, pol, seed=seed, timeline=timeline))
+    return out
 
 
 def default_jobs() -> int:
@@ -128,9 +163,6 @@ def select_workloads(path: str | None, only: str | None,
 
     An unknown name raises ConfigError naming the option and the names available.
     """
-    from memlat.errors import ConfigError
-    from memlat.sim.workload import load_suite, load_workloads
-
     suite = load_workloads(path) if path else load_suite()
     if only:
         wanted = [w.strip() for w in only.split(",") if w.strip()]
