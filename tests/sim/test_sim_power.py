@@ -5,10 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from memlat.sim import PowerModel, Workload, load_profile, load_suite, simulate_fixed
+from memlat.sim import Fixed, PowerModel, Workload, load_profile, load_suite, make_setup, simulate
 
 X1E = load_profile("x1e80100")
 SM8550 = load_profile("sm8550")
+SETUP = make_setup("x1e80100")
+
+
+def simulate_fixed(w: Workload, ddr: float, llcc: float):
+    return simulate(SETUP, w, Fixed(ddr, llcc))
 
 
 def test_sim_bus_power_per_opp_matches_model_params():
@@ -52,13 +57,14 @@ def test_sim_run_energy_is_background_plus_traffic():
     for ncpu in (1, 2):
         w = Workload(name=f"triad{ncpu}", phases=[
             triad.model_copy(update={"duration_s": 0.1, "cpus": list(range(ncpu))})])
-        runs.append(simulate_fixed(w, X1E, 2092, 806))
+        runs.append(simulate_fixed(w, 2092, 806))
     for r in runs:
-        background = X1E.ddr.power_mw(2092) * r.windows * 4000 * 1e-9
-        assert r.energy.ddr_j == pytest.approx(background + 50e-12 * r.ddr_bytes)
+        background = X1E.ddr.power_mw(2092) * r.timeline.dt_s.sum() * 1e6 * 1e-9
+        assert r.e_ddr_j == pytest.approx(background + 50e-12 * r.ddr_bytes)
     # twice the traffic (two CPUs, same time) -> twice the per-byte energy
     assert runs[1].ddr_bytes == pytest.approx(2 * runs[0].ddr_bytes, rel=0.02)
-    traffic = [r.energy.ddr_j - X1E.ddr.power_mw(2092) * r.windows * 4000 * 1e-9 for r in runs]
+    traffic = [r.e_ddr_j - X1E.ddr.power_mw(2092) * r.timeline.dt_s.sum() * 1e-3
+               for r in runs]
     assert traffic[1] == pytest.approx(2 * traffic[0], rel=0.02)
 
 
@@ -75,8 +81,8 @@ def test_sim_idle_and_static_cpu_energy():
 
 def test_sim_slower_bus_saves_bus_power_on_frame_work_but_not_time():
     video = load_suite()["video"]
-    fast = simulate_fixed(video, X1E, 4224, 1066, keep_trace=False)
-    slow = simulate_fixed(video, X1E, 547, 300, keep_trace=False)
+    fast = simulate_fixed(video, 4224, 1066)
+    slow = simulate_fixed(video, 547, 300)
     assert slow.time_s == pytest.approx(fast.time_s, rel=0.01)
-    assert slow.energy.ddr_j < fast.energy.ddr_j / 2
+    assert slow.e_ddr_j < fast.e_ddr_j / 2
     assert slow.edp < fast.edp

@@ -7,10 +7,9 @@ import pytest
 
 from memlat.config.governor import governor_config
 from memlat.config.profiles import load_profile
-from memlat.governor.spec import N_COUNTERS, CounterWindow
-from memlat.sim.closed_loop import ONLINE, make_policy, make_setup, run_policy, run_workload
-from memlat.sim.policies import BwmonPolicy, Ladders, Observation, StaticMapPolicy
-from memlat.sim.runner import limit_duration
+from memlat.sim.batch import limit_duration
+from memlat.sim.policies import ONLINE, Bwmon, Memlat, StaticMap
+from memlat.sim.run import make_setup, run_workload, simulate
 from memlat.sim.tuning import Tunables
 from memlat.sim.workload import load_suite, parse_workloads
 
@@ -53,20 +52,20 @@ def test_compute_bound_work_is_insensitive_to_the_bus() -> None:
 
 def test_memlat_through_scmi_matches_the_reference_governor() -> None:
     wl = _short("mobile_ui")
-    cpucp = run_policy(wl, make_policy("memlat", make_setup()), make_setup())
-    ref_setup = make_setup(memlat_backend="reference")
-    ref = run_policy(wl, make_policy("memlat", ref_setup), ref_setup)
+    cpucp = simulate(make_setup(), wl, "memlat")
+    ref = simulate(make_setup(memlat_backend="reference"), wl, "memlat")
     assert cpucp.transitions["ddr"] > 0  # the governor really moved the bus
     np.testing.assert_array_equal(cpucp.timeline.ddr_mhz, ref.timeline.ddr_mhz)
     np.testing.assert_array_equal(cpucp.timeline.llcc_mhz, ref.timeline.llcc_mhz)
     np.testing.assert_array_equal(cpucp.timeline.ddr_qos, ref.timeline.ddr_qos)
 
 
-def test_memlat_policy_probes_the_whole_v8_sequence() -> None:
+def test_memlat_policy_probes_the_whole_v8_sequence_once() -> None:
     setup = make_setup()
-    policy = make_policy("memlat", setup)
+    policy = Memlat(setup.soc)
     assert policy.probe_commands == setup.soc.command_count("v8")
-    policy.close()
+    # the kernel runs on what the CPUCP holds after the probe, as the service reports it
+    assert policy.config == governor_config(setup.soc)
 
 
 @pytest.mark.parametrize("tunables", [Tunables(), Tunables(map_scale=0.5, ipm_ceil=400)],
@@ -84,38 +83,49 @@ def test_oracle_is_never_beaten(tunables: Tunables) -> None:
                 assert oracle.energy_j <= r.energy_j * (1 + 1e-9), (name, r.policy)
 
 
+def _one_cpu_workload(cpu: int, mhz: float, name: str = "one") -> object:
+    return parse_workloads({"workloads": [{"name": name, "cpus": [cpu], "phases": [
+        {"name": "p", "duration_s": 0.012, "cpu_mhz": mhz, "cpi0": 1.0, "mpki_llcc": 0.0,
+         "mpki_ddr": 0.0}]}]}, "test")[name]
+
+
 def test_static_map_follows_the_requested_frequency() -> None:
-    soc = load_profile("x1e80100")
     setup = make_setup()
-    policy = StaticMapPolicy(setup.ladders, governor_config(soc))
-    req = np.zeros(12)
-    req[5] = 2189.0  # one CPU of cluster 1 at 2189 MHz: DDR 2092, LLCC 806, QoS 0
-    vote = policy.decide(Observation(0, 0.0, req))
-    assert (vote.ddr_mhz, vote.llcc_mhz, vote.ddr_qos) == (2092.0, 806.0, 0)
-    req[0] = 3860.0
-    vote = policy.decide(Observation(1, 4000.0, req))
-    assert (vote.ddr_mhz, vote.llcc_mhz, vote.ddr_qos) == (4224.0, 1066.0, 1)
-    idle = policy.decide(Observation(2, 8000.0, np.zeros(12)))
-    assert (idle.ddr_mhz, idle.llcc_mhz) == (547.0, 300.0)  # first rows of the maps
+    policy = StaticMap(governor_config(load_profile("x1e80100")))
+    # one CPU of cluster 1 at 2189 MHz: DDR 2092, LLCC 806, QoS 0
+    r = simulate(setup, _one_cpu_workload(5, 2189.0), policy)
+    assert (r.timeline.ddr_mhz[0], r.timeline.llcc_mhz[0], r.timeline.ddr_qos[0]) == (
+        2092.0, 806.0, 0)
+    r = simulate(setup, _one_cpu_workload(0, 3860.0), policy)
+    assert (r.timeline.ddr_mhz[0], r.timeline.llcc_mhz[0], r.timeline.ddr_qos[0]) == (
+        4224.0, 1066.0, 1)
+    # a CPU with nothing to run requests nothing: the first rows of the maps
+    idle = parse_workloads({"workloads": [{"name": "idle", "tracks": [
+        {"cpus": [0], "phases": [{"name": "short", "duration_s": 0.004, "cpu_mhz": 3860,
+                                  "cpi0": 1.0, "mpki_llcc": 0.0, "mpki_ddr": 0.0}]},
+        {"cpus": [1], "phases": [{"name": "long", "duration_s": 0.02, "cpu_mhz": 3860,
+                                  "util": 0.01, "cpi0": 1.0, "mpki_llcc": 0.0,
+                                  "mpki_ddr": 0.0}]}]}]}, "test")["idle"]
+    r = simulate(setup, idle, policy)
+    assert r.timeline.ddr_mhz[0] == 4224.0
+    assert r.timeline.ddr_mhz[-1] == 4224.0  # CPU 1 still requests 3860 MHz
 
 
 def test_bwmon_ceiling_with_headroom_and_slow_decay() -> None:
-    ladders = Ladders(ddr=(200.0, 547.0, 768.0, 1555.0), llcc=(300.0, 600.0),
-                      ddr_bytes_per_mhz=32.0, llcc_bytes_per_mhz=128.0)
-    bw = BwmonPolicy(ladders, io_percent=80, down_count=3, initial=ladders.bottom)
-    window = CounterWindow(np.full(1, 4000), np.zeros((1, N_COUNTERS), dtype=np.uint64))
-    # 547 MHz x 32 B = 17,504 B/us peak; 14,000 B/us / 0.8 = 17,500 -> 547 MHz
-    up = bw.decide(Observation(1, 4000.0, np.zeros(1), window, ddr_bytes=14_000 * 4000,
-                               llcc_bytes=0.0, prev_dt_us=4000.0))
-    assert up.ddr_mhz == 547.0 and up.llcc_mhz == 300.0
-    # above the top: the ceiling is the top OPP, at once
-    up = bw.decide(Observation(2, 8000.0, np.zeros(1), window, ddr_bytes=1e12,
-                               llcc_bytes=0.0, prev_dt_us=4000.0))
-    assert up.ddr_mhz == 1555.0
-    quiet = [bw.decide(Observation(3 + i, 0.0, np.zeros(1), window, ddr_bytes=0.0,
-                                   llcc_bytes=0.0, prev_dt_us=4000.0)).ddr_mhz
-             for i in range(3)]
-    assert quiet == [1555.0, 1555.0, 200.0]  # down only after down_count quiet windows
+    setup = make_setup()
+    # non-CPU traffic only: 17.5 GB/s on DDR for 40 ms, then nothing for 60 ms
+    wl = parse_workloads({"workloads": [{"name": "bw", "phases": [
+        {"name": "busy", "duration_s": 0.04, "cpu_mhz": 1000, "util": 0.01, "cpi0": 1.0,
+         "mpki_llcc": 0.0, "mpki_ddr": 0.0, "noncpu_gbps": 17.5},
+        {"name": "quiet", "duration_s": 0.06, "cpu_mhz": 1000, "util": 0.01, "cpi0": 1.0,
+         "mpki_llcc": 0.0, "mpki_ddr": 0.0}]}]}, "test")["bw"]
+    r = simulate(setup, wl, Bwmon(io_percent=80, down_count=3, initial=(200.0, 300.0, 0)))
+    ddr = list(r.timeline.ddr_mhz)
+    assert ddr[0] == 200.0  # the initial state before any observation
+    # 17,500 B/us / 0.8 = 21,875 B/us > 547 MHz x 32 B: the ceiling is 768 MHz, at once
+    assert ddr[1] == 768.0 and set(ddr[1:10]) == {768.0}
+    # the phase ends at 40 ms (window 10): down only after down_count quiet windows
+    assert ddr[10:14] == [768.0, 768.0, 768.0, 200.0]
 
 
 def test_bwmon_sees_non_cpu_traffic_memlat_does_not() -> None:

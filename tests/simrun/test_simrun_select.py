@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from memlat.errors import ConfigError
-from memlat.sim.runner import select_workloads
+from memlat.sim.batch import select_workloads
 
 
 def test_only_keeps_the_named_workloads_in_the_order_given():

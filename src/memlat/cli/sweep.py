@@ -54,8 +54,8 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
 
         from memlat.errors import MemlatError
-        from memlat.sim.closed_loop import POLICIES
-        from memlat.sim.runner import select_workloads
+        from memlat.sim.batch import select_workloads
+        from memlat.sim.policies import POLICIES
         from memlat.sim.sweep import Grid, SweepSpec, run_sweep, write_parquet
 
         console = Console()

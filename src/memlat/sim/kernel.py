@@ -54,7 +54,8 @@ KIND_THROUGHPUT, KIND_STEADY, KIND_FRAMES = 0, 1, 2
 C_CPI0, C_MPKI_LLCC, C_MPKI_DDR, C_MLP, C_READ, C_BPM, C_MHZ = 0, 1, 2, 3, 4, 5, 6
 C_CORE_MW, C_JIT, C_BACKLOG, C_RATE_IN, C_SPAN_END, C_NEXT_ARR, C_LAST_END = (
     7, 8, 9, 10, 11, 12, 13)
-N_CPU_F = 14
+C_RATE0 = 14  # memo: unloaded instruction rate at (I_KEY_DDR, I_KEY_LLCC, I_KEY_VER)
+N_CPU_F = 15
 N_PARAMS = 7  # C_CPI0..C_MHZ: the PhaseArrays fields, in their order
 # cpu_i: per-CPU int state
 CI_FRAME_RUN, CI_FRAME_J, CI_FRAME_K, CI_IN_PHASE = 0, 1, 2, 3
@@ -67,7 +68,8 @@ S_TOT_DDR_B, S_TOT_LLCC_B = 13, 14
 N_ST_F = 15
 I_W, I_ROWS, I_VER, I_FRAMES_LIVE, I_HAS_OBS, I_DDR, I_LLCC, I_QOS = 0, 1, 2, 3, 4, 5, 6, 7
 I_BW_BELOW_DDR, I_BW_BELOW_LLCC, I_DONE = 8, 9, 10
-N_ST_I = 11
+I_KEY_DDR, I_KEY_LLCC, I_KEY_VER = 11, 12, 13  # the key of the C_RATE0 memo (-1: none)
+N_ST_I = 14
 # track state: tr_i[t] = (current run index within the track, -1 before the first);
 # tr_f[t] = (phase start us, finish us or -1)
 TF_START, TF_FINISH = 0, 1
@@ -327,11 +329,21 @@ def costs(prof_f, cpu_f, cpu_i, run_cpu, run_cf, frame_work, run_i, st_f, st_i, 
     zero = scratch[3]
     busy = scratch[4]
     ones = scratch[5]
-    for c in range(n):
-        zero[c] = 0.0
-        ones[c] = 1.0
-    l_llcc0, l_ddr0 = window_latency(prof_f, cpu_f, ddr_mhz, llcc_mhz, zero, 0.0, a, b, k_ddr)
-    per_instruction(cpu_f, l_llcc0, l_ddr0, ones, pi)
+    d_key = int(ddr_mhz * 1000.0)
+    l_key = int(llcc_mhz * 1000.0)
+    if (st_i[I_KEY_DDR] != d_key or st_i[I_KEY_LLCC] != l_key
+            or st_i[I_KEY_VER] != st_i[I_VER]):
+        for c in range(n):
+            zero[c] = 0.0
+            ones[c] = 1.0
+        l_llcc0, l_ddr0 = window_latency(prof_f, cpu_f, ddr_mhz, llcc_mhz, zero, 0.0, a, b,
+                                         k_ddr)
+        per_instruction(cpu_f, l_llcc0, l_ddr0, ones, pi)
+        for c in range(n):
+            cpu_f[C_RATE0, c] = pi[0, c]
+        st_i[I_KEY_DDR] = d_key
+        st_i[I_KEY_LLCC] = l_key
+        st_i[I_KEY_VER] = st_i[I_VER]
     nxt = _INF
     for c in range(n):
         nxt = min(nxt, cpu_f[C_NEXT_ARR, c])
@@ -346,7 +358,7 @@ def costs(prof_f, cpu_f, cpu_i, run_cpu, run_cf, frame_work, run_i, st_f, st_i, 
                 extra = frame_work[run_i[r, R_FRAME_OFF] + cpu_i[CI_FRAME_K, c] * nc
                                    + cpu_i[CI_FRAME_J, c]]
             want = want + extra
-        rate0 = pi[0, c] * dt
+        rate0 = cpu_f[C_RATE0, c] * dt
         busy[c] = np.ceil(min(1.0, want / rate0) * 32.0) / 32.0
     l_llcc, l_ddr = window_latency(prof_f, cpu_f, ddr_mhz, llcc_mhz, busy, st_f[S_NONCPU],
                                    a, b, k_ddr)

@@ -196,6 +196,43 @@ def _pack_workload(workload: Workload, profile: SimProfile, seed: int) -> _Workl
         any(row[K.R_JIT] > 0 for row in run_f))
 
 
+_PACKS: dict[tuple[int, int, int], tuple[Workload, _WorkloadPack]] = {}
+_PACKS_MAX = 64
+
+
+def _packed(workload: Workload, profile: SimProfile, seed: int) -> _WorkloadPack:
+    """_pack_workload, memoised per (workload object, profile object, seed): a batch or
+    a tuner runs the same workloads again and again. The packed arrays are read-only."""
+    key = (id(workload), id(profile), seed)
+    hit = _PACKS.get(key)
+    if hit is not None and hit[0] is workload:
+        return hit[1]
+    wp = _pack_workload(workload, profile, seed)
+    if len(_PACKS) >= _PACKS_MAX:
+        _PACKS.pop(next(iter(_PACKS)))
+    _PACKS[key] = (workload, wp)
+    return wp
+
+
+def workload_instructions(workload: Workload, setup: SimSetup, seed: int = 0) -> float:
+    """Instructions the workload retires in total on `setup`'s SoC (fixed before the run:
+    budgets from the top bus OPPs, frame work with its seeded jitter)."""
+    wp = _packed(workload, setup.profile, seed)
+    total = 0.0
+    for r in range(wp.run_i.shape[0]):
+        off, nc = int(wp.run_i[r, K.R_CPU_OFF]), int(wp.run_i[r, K.R_NCPU])
+        kind = wp.run_i[r, K.R_KIND]
+        work = wp.run_cf[K.RC_WORK, off:off + nc]
+        if kind == K.KIND_THROUGHPUT:
+            total += float(work.sum())
+        elif kind == K.KIND_STEADY:
+            total += float(work.sum() * wp.run_f[r, K.R_SPAN])
+        else:
+            fo, nf = int(wp.run_i[r, K.R_FRAME_OFF]), int(wp.run_i[r, K.R_FRAMES])
+            total += float(wp.frame_work[fo:fo + nf * nc].sum())
+    return total
+
+
 def _grow(a: np.ndarray, rows: int) -> np.ndarray:
     out = np.zeros((rows, *a.shape[1:]), a.dtype)
     out[:a.shape[0]] = a
@@ -230,7 +267,7 @@ def simulate(soc: str | SocConfig | SimSetup, workload: Workload, policy: Policy
     prof = setup.profile
     n = prof.ncpus
     dt = float(setup.dt_us if dt_us is None else dt_us)
-    wp = _pack_workload(workload, prof, seed)
+    wp = _packed(workload, prof, seed)
     pp: PolicyPack = pol.pack(setup.ladders, n)
     const, idle, cluster_of, static, ddr_l, ddr_mw, llcc_l, llcc_mw = setup.profile_arrays()
     lat, d, ll = prof.latency, prof.ddr, prof.llcc
@@ -253,6 +290,7 @@ def simulate(soc: str | SocConfig | SimSetup, workload: Workload, policy: Policy
     st_f = np.zeros(K.N_ST_F)
     st_f[K.S_FINISH] = -1.0
     st_i = np.zeros(K.N_ST_I, np.int64)
+    st_i[K.I_KEY_DDR:K.I_KEY_VER + 1] = -1
     tr_i = np.full(n_tr, -1, np.int64)
     tr_f = np.zeros((n_tr, 2))
     tr_f[:, K.TF_FINISH] = -1.0
