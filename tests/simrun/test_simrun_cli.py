@@ -12,8 +12,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from memlat.cli import app
-from memlat.sim.policies import POLICIES
 from memlat.sim.batch import limit_duration
+from memlat.sim.policies import POLICIES
 from memlat.sim.workload import load_suite
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

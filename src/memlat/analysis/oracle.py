@@ -268,7 +268,7 @@ def epochs_from_snapshots(snaps: Snapshots, model: Any) -> Epochs:
     # boundaries: every split window stands alone; plain windows group by label
     cuts = np.flatnonzero(split | np.r_[True, before[1:] != before[:-1]]
                           | np.r_[False, split[:-1]]) if len(snaps) else np.zeros(0, int)
-    bounds = list(cuts) + [len(snaps)]
+    bounds = [*cuts.tolist(), len(snaps)]
     for lo, hi in itertools.pairwise(bounds):
         v0 = int(snaps.ver_before[lo])
         if split[lo]:

@@ -90,6 +90,26 @@ def _merge_spans(spans: list[tuple[str, float, float]]) -> list[tuple[str, float
     return merged
 
 
+def _changes(t: np.ndarray, dt: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Step-plot points of a piecewise-constant series: only where the value changes,
+    plus the end of the last window (lossless for a `where="post"` step plot)."""
+    if not len(y):
+        return t, y
+    keep = np.r_[True, y[1:] != y[:-1]]
+    return np.append(t[keep], t[-1] + dt[-1]), np.append(y[keep], y[-1])
+
+
+def _save(fig: Any, path: Path, *, left: float = 0.07, right: float = 0.98,
+          bottom: float = 0.08, top: float = 0.9, hspace: float = 0.25,
+          wspace: float = 0.25) -> None:
+    """Fixed margins instead of tight_layout (which re-renders the text several times),
+    fast PNG compression."""
+    fig.subplots_adjust(left=left, right=right, bottom=bottom, top=top, hspace=hspace,
+                        wspace=wspace)
+    fig.savefig(path, dpi=100, pil_kwargs={"compress_level": 1})
+    plt.close(fig)
+
+
 def plot_bus_timeline(path: Path, workload: str, results: Sequence[RunResult]) -> Path:
     """DDR and LLCC frequency over time for every policy, phases shaded and labelled.
 
@@ -105,18 +125,14 @@ def plot_bus_timeline(path: Path, workload: str, results: Sequence[RunResult]) -
             tl = r.timeline
             if tl is None or not len(tl):
                 continue
-            t = np.append(tl.t_s, tl.t_s[-1] + tl.dt_s[-1])
-            y = getattr(tl, bus)
-            ax.step(t, np.append(y, y[-1]), where="post", label=r.policy,
-                    **_STYLES.get(r.policy, {"lw": 1.1}))
+            t, y = _changes(tl.t_s, tl.dt_s, getattr(tl, bus))
+            ax.step(t, y, where="post", label=r.policy, **_STYLES.get(r.policy, {"lw": 1.1}))
         ax.set_ylabel(f"{title} frequency (MHz)")
         ax.grid(True, alpha=0.3)
     axes[1].set_xlabel("time (s)")
     axes[0].legend(loc="upper right", fontsize=8, ncol=3, framealpha=0.9)
     fig.suptitle(f"Bus frequency over time: {workload} (shaded: workload phases)", y=0.995)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path, top=0.88)
     return path
 
 
@@ -157,14 +173,12 @@ def plot_energy_vs_slowdown(path: Path, results: Sequence[RunResult],
         ax.set_xlabel("slowdown vs performance (x)")
         ax.set_ylabel("energy (J)")
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7, loc="best", framealpha=0.6)
+        ax.legend(fontsize=7, loc="upper right", framealpha=0.6)
     for ax in list(axes.flat)[len(workloads):]:
         ax.set_visible(False)
     fig.suptitle("Energy vs slowdown per policy (CPU + DDR + LLCC); "
                  "no schedule lies below the oracle frontier")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path, left=0.06, bottom=0.06, top=0.92, hspace=0.4, wspace=0.3)
     return path
 
 

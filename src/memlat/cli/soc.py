@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from memlat.config import SocConfig, list_profiles, load_config, load_profile
-from memlat.errors import ConfigError
+if TYPE_CHECKING:  # the CLI imports the library when a command runs (fast start-up)
+    from rich.console import Console
+
+    from memlat.config import SocConfig
 
 
 def _summary(soc: SocConfig) -> dict[str, Any]:
@@ -44,6 +44,8 @@ def _fmt_map(rows: list[tuple[int, int]]) -> str:
 
 
 def _print_show(console: Console, soc: SocConfig) -> None:
+    from rich.table import Table
+
     console.print(f"[bold]{soc.name}[/bold] — {soc.soc.description}")
     if soc.soc.source:
         console.print(f"source: {soc.soc.source}")
@@ -87,6 +89,11 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> None:
         """List the built-in SoC profiles."""
+        from rich.console import Console
+        from rich.table import Table
+
+        from memlat.config import list_profiles, load_profile
+
         rows = [_summary(load_profile(n)) for n in list_profiles()]
         if as_json:
             typer.echo(json.dumps(rows, indent=2))
@@ -111,6 +118,11 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> None:
         """Show one SoC configuration: groups, ladders, monitors and maps."""
+        from rich.console import Console
+
+        from memlat.config import load_config
+        from memlat.errors import ConfigError
+
         try:
             soc = load_config(soc=None if dts else name, dts=dts, dialect=dialect)
         except ConfigError as exc:

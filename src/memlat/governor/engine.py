@@ -14,18 +14,20 @@ decisions.md §2), vectorised over windows:
 
 Monitors that share every qualification knob share one per-CPU "qualified frequency"
 array, so the work per window is a few passes over the (windows, cpus) arrays.
-An optional numba kernel (`use_numba=True`) does the same in one compiled loop.
+The compiled kernel (memlat.governor._numba, one loop over windows) is the default;
+`use_numba=False` selects this numpy engine. Both give identical results
+(tests/governor check them against the reference on every window).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from memlat.governor import _numba
 from memlat.governor.spec import (
     N_COUNTERS,
     UNUSED_EVENT,
+    BatchResult,
     CounterTrace,
     GovernorConfig,
     GroupSpec,
@@ -33,20 +35,6 @@ from memlat.governor.spec import (
 )
 
 _M32 = np.uint64(0xFFFF_FFFF)
-
-
-@dataclass(slots=True)
-class BatchResult:
-    """Decisions for every window of a trace.
-
-    monitor_targets: (windows, total monitors) int64, columns in `config.monitors` order.
-    group_votes: (windows, groups) int64, after the adaptive snap.
-    changed: (windows, groups) bool, vote differs from the previous window (first: from 0).
-    """
-
-    monitor_targets: np.ndarray
-    group_votes: np.ndarray
-    changed: np.ndarray
 
 
 def _u64(x: np.ndarray) -> np.ndarray:
@@ -201,16 +189,14 @@ def _needs_stalls(config: GovernorConfig) -> bool:
 
 
 def run_trace(config: GovernorConfig, trace: CounterTrace, *,
-              use_numba: bool = False) -> BatchResult:
+              use_numba: bool = True) -> BatchResult:
     """Run the governor over every window of `trace` from a fresh state.
 
-    With use_numba=True the compiled kernel of `memlat.governor._numba` is used (it
-    raises ImportError when numba is missing); results are identical.
+    use_numba (default): the compiled kernel of `memlat.governor._numba`; False: the
+    numpy engine below. Results are identical.
     """
     if use_numba:
-        from memlat.governor._numba import run_trace_numba
-
-        return run_trace_numba(config, trace)
+        return _numba.run_trace_numba(config, trace)
     ctr = _Counters(_u64(trace.deltas))
     w, ncpu = trace.windows, trace.ncpus
     ev = config.common

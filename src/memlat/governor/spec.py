@@ -145,3 +145,17 @@ class CounterTrace:
     def window(self, w: int) -> CounterWindow:
         """Window w as a CounterWindow."""
         return CounterWindow(self.dt_us[w], self.deltas[w])
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """Decisions for every window of a trace (the batch engines' result).
+
+    monitor_targets: (windows, total monitors) int64, columns in `config.monitors` order.
+    group_votes: (windows, groups) int64, after the adaptive snap.
+    changed: (windows, groups) bool, vote differs from the previous window (first: from 0).
+    """
+
+    monitor_targets: np.ndarray
+    group_votes: np.ndarray
+    changed: np.ndarray

@@ -14,6 +14,9 @@ both paths give bit-identical floats. The driver (memlat.sim.run) packs a worklo
 profile and policy into the arrays below and grows the output arrays when a run needs
 more room than estimated (the kernel stops with NEED_ROOM and resumes where it stopped).
 
+The governor itself is memlat.governor._numba.governor_window (one implementation for
+`memlat replay`'s batch engine and this loop).
+
 Semantics (docs/model.md, docs/simulation.md): per window of dt_us the policy decides the
 bus state from the previous window's observation; the executor runs the window (work
 arrives per phase kind; phases end mid-window at their exact time); counters are the
@@ -31,6 +34,8 @@ from typing import Any
 import numba
 import numpy as np
 from numba.extending import register_jitable
+
+from memlat.governor._numba import G_NGROUPS, governor_window
 
 # --- layout of the packed arrays (indices are compile-time constants for numba) ----------
 
@@ -83,15 +88,11 @@ N_POL_F = 1
 # buses of the static map / memlat group roles
 B_DDR, B_LLCC, B_QOS = 0, 1, 2
 
-# governor: gov_i
-G_METHOD, G_INST, G_CYC, G_CONST, G_FE, G_BE, G_NGROUPS = 0, 1, 2, 3, 4, 5, 6
-N_GOV_I = 7
-
 # kernel status
 DONE, NEED_ROOM = 0, 1
 
 # counter ids (memlat.governor.spec, decisions.md §3) and the columns of the exact sums
-CPU_CYCLES, CNT_CYCLES, INST_RETIRED, STALL_BACKEND_MEM, L2_D_RFILL = 0, 1, 2, 3, 5
+L2_D_RFILL = 5
 N_COUNTERS = 9
 
 _INF = math.inf
@@ -102,9 +103,6 @@ _NEWTON_STEPS = 12
 _MIN_CPU_SHARE = 0.05
 _LINE_BYTES = 64.0
 _NJ_PER_MW_US = 1e-9
-_M32 = np.uint64(0xFFFF_FFFF)
-_U0 = np.uint64(0)
-_U100 = np.uint64(100)
 
 
 # --- memory model (decisions.md §4, model-params.md §1.3; memlat.sim.model documents it) --
@@ -420,7 +418,7 @@ def step(prof_f, const_mhz, run_i, run_f, run_cpu, run_cf, frame_work, track_run
         inst[c] = 0.0
         busy_us[c] = 0.0
         for k in range(N_COUNTERS):
-            deltas[c, k] = _U0
+            deltas[c, k] = np.uint64(0)
     if st_i[I_DONE] != 0 or quiet(t1, run_i, run_cpu, track_runs, tr_i, cpu_f):
         st_f[S_T] = t1
         nb = st_f[S_NONCPU] * dt if st_i[I_DONE] == 0 else 0.0
@@ -564,122 +562,6 @@ def window_energy(prof_f, cpu_f, idle_mw, cluster_of, static_mw, busiest, span, 
     e_ddr = ddr_mw * span * _NJ_PER_MW_US + prof_f[P_DDR_PJ] * ddr_b * 1e-12
     e_llcc = llcc_mw * span * _NJ_PER_MW_US + prof_f[P_LLCC_PJ] * llcc_b * 1e-12
     return e_cpu, e_ddr, e_llcc
-
-
-# --- the governor (algorithm.md §2.11; same integers as memlat.governor.reference) ------
-
-@register_jitable
-def _ctr(row, e):
-    if e < 0:
-        return _U0
-    return row[e]
-
-
-@register_jitable
-def _mf100(n, d):
-    n = n & _M32
-    d = d & _M32
-    if d == _U0:
-        return _U0
-    q = _U100 // d
-    r = _U100 % d
-    return (((q * n) & _M32) + (((r * n) & _M32) // d)) & _M32
-
-
-@register_jitable
-def governor_window(deltas, dt_us, gov_i, cmax, grp_ev, grp_adapt, mon_grp, mon_u, mon_mask,
-                    mon_keys, mon_vals, mon_nrows, mon_minmax, ipm, f, fe, be, wb, targets,
-                    votes):
-    """One governor window over deltas (ncpus, N_COUNTERS) uint64 and dt_us (ncpus,).
-
-    ipm (ncpus, groups) uint64 is the stale-IPM state (decisions.md §2); writes
-    targets (monitors,) and votes (groups,) int64 (after the adaptive snap).
-    """
-    n_cpu = deltas.shape[0]
-    n_groups = gov_i[G_NGROUPS]
-    method = gov_i[G_METHOD]
-    e_inst, e_cyc, e_const, e_fe, e_be = (gov_i[G_INST], gov_i[G_CYC], gov_i[G_CONST],
-                                          gov_i[G_FE], gov_i[G_BE])
-    for c in range(n_cpu):
-        row = deltas[c]
-        cyc = _ctr(row, e_cyc)
-        if method == 0:
-            const = _ctr(row, e_const)
-            f[c] = ((cyc * cmax[c]) // const) & _M32 if const != _U0 else _U0
-        else:
-            dt = dt_us[c]
-            f[c] = (cyc // np.uint64(dt)) & _M32 if dt > 0 else _U0
-        fe[c] = _U100 if e_fe < 0 else _mf100(_ctr(row, e_fe), cyc)
-        be[c] = _U100 if e_be < 0 else _mf100(_ctr(row, e_be), cyc)
-        inst = _ctr(row, e_inst)
-        for g in range(n_groups):
-            miss = _ctr(row, grp_ev[g, 0])
-            if miss > _U0:
-                ipm[c, g] = (inst // miss) & _M32
-            if grp_ev[g, 1] >= 0 and grp_ev[g, 2] >= 0:
-                wb[c, g] = _mf100(_ctr(row, grp_ev[g, 1]), _ctr(row, grp_ev[g, 2]))
-            else:
-                wb[c, g] = _U0
-    for g in range(n_groups):
-        votes[g] = 0
-    for m in range(mon_grp.shape[0]):
-        g = mon_grp[m]
-        compute = mon_u[m, 0]
-        ceil = mon_u[m, 1]
-        fe_fl = mon_u[m, 2]
-        be_fl = mon_u[m, 3]
-        wb_thr = mon_u[m, 4]
-        filt = mon_u[m, 5]
-        pct = mon_u[m, 6]
-        sfloor = mon_u[m, 7]
-        sceil = mon_u[m, 8]
-        best = _U0
-        for c in range(n_cpu):
-            if not mon_mask[m, c]:
-                continue
-            fc = f[c]
-            ip = ipm[c, g]
-            if compute != _U0 or (wb[c, g] >= wb_thr and ip <= filt):
-                cand = fc
-            elif ip <= ceil:
-                cand = fc
-                if pct != _U0 and sfloor < fc and fc < sceil and (fe[c] >= fe_fl
-                                                                  or be[c] >= be_fl):
-                    prod = (((fc * (ceil - ip)) & _M32) * pct) & _M32
-                    den = (ceil * _U100) & _M32
-                    boost = prod // den if den != _U0 else _U0
-                    boosted = (fc + boost) & _M32
-                    cand = sceil if sceil < boosted else boosted
-            else:
-                continue
-            if cand > best:
-                best = cand
-        nrows = mon_nrows[m]
-        if nrows == 0:
-            mem = 0
-        else:
-            mem = mon_vals[m, nrows - 1]
-            for r in range(nrows):
-                if mon_keys[m, r] >= best:
-                    mem = mon_vals[m, r]
-                    break
-        lo = mon_minmax[m, 0]
-        hi = mon_minmax[m, 1]
-        if mem < lo:
-            mem = lo
-        if mem > hi:
-            mem = hi
-        targets[m] = mem
-        if mem > votes[g]:
-            votes[g] = mem
-    for g in range(n_groups):
-        low = grp_adapt[g, 0]
-        high = grp_adapt[g, 1]
-        v = votes[g]
-        if v < low:
-            votes[g] = low
-        elif v < high:
-            votes[g] = high
 
 
 # --- policies (decisions.md §4; memlat.sim.policies documents each) ---------------------
@@ -906,6 +788,3 @@ def run_loop_compiled() -> Any:
     return _jit("run_loop", run_loop)
 
 
-def governor_window_compiled() -> Any:
-    """The numba-compiled governor_window (same cache rules as run_loop_compiled)."""
-    return _jit("governor_window", governor_window)

@@ -36,7 +36,8 @@ import numpy as np
 from memlat.config.governor import governor_config
 from memlat.config.model import SocConfig
 from memlat.errors import ConfigError, MemlatError
-from memlat.governor.spec import N_COUNTERS, UNUSED_EVENT, GovernorConfig, MonitorSpec
+from memlat.governor._numba import pack_governor
+from memlat.governor.spec import GovernorConfig, MonitorSpec
 from memlat.sim import kernel as K
 
 POLICIES = ("memlat", "performance", "powersave", "static-map", "bwmon", "oracle")
@@ -86,62 +87,24 @@ def _empty_static_map(ncpus: int) -> tuple[tuple[np.ndarray, ...], int]:
              np.zeros((3, ncpus, 2), np.int64), np.zeros(3, np.int64)), 0)
 
 
-def _event(e: int) -> int:
-    """Counter column, or -1 for an unused slot / unknown id (reads as 0)."""
-    return e if e != UNUSED_EVENT and 0 <= e < N_COUNTERS else -1
-
-
 _BUS_OF = {"ddr": K.B_DDR, "llcc": K.B_LLCC, "ddr_qos": K.B_QOS}
 
 
-def pack_governor(config: GovernorConfig, ncpus: int,
-                  roles: dict[int, str] | None = None) -> tuple[np.ndarray, ...]:
-    """The governor's arrays for `ncpus` simulated CPUs (CPUs beyond a mask are idle).
+def pack_memlat(config: GovernorConfig, ncpus: int,
+                roles: dict[int, str] | None = None) -> tuple[np.ndarray, ...]:
+    """The governor's arrays (memlat.governor._numba.pack_governor) plus each group's bus.
 
     roles: hw_type -> bus name ("ddr", "llcc", "ddr_qos"); default: the group names.
     """
-    ev = config.common
-    groups = config.groups
-    n_g = len(groups)
-    gov_i = np.array([config.method, _event(ev.inst), _event(ev.cyc), _event(ev.const_cyc),
-                      _event(ev.fe_stall), _event(ev.be_stall), n_g], np.int64)
-    cmax = np.zeros(ncpus, np.uint64)
-    k = min(ncpus, len(config.cluster_max_mhz))
-    cmax[:k] = np.asarray(config.cluster_max_mhz[:k], np.uint64)
-    grp_ev = np.array([[_event(g.miss_event), _event(g.wb_event), _event(g.acc_event)]
-                       for g in groups], np.int64).reshape(n_g, 3)
-    grp_adapt = np.array([[g.adaptive_low_khz, g.adaptive_high_khz] for g in groups],
-                         np.int64).reshape(n_g, 2)
-    names = roles or {g.hw_type: g.name.lower() for g in groups}
-    grp_bus = np.array([_BUS_OF.get(names.get(g.hw_type, ""), -1) for g in groups], np.int64)
-    mons = config.monitors
-    n_m = len(mons)
-    rows = max([len(m.map_rows) for _, _, m in mons] + [1])
-    mon_grp = np.array([g for g, _, _ in mons], np.int64)
-    mon_u = np.array([[int(m.compute), m.ipm_ceil, m.fe_stall_floor, m.be_stall_floor,
-                       m.wb_pct, m.ipm_filter, m.freq_scale_pct, m.freq_scale_floor_mhz,
-                       m.freq_scale_ceil_mhz] for _, _, m in mons], np.uint64).reshape(n_m, 9)
-    mon_mask = np.zeros((n_m, ncpus), np.bool_)
-    mon_keys = np.zeros((n_m, rows), np.uint64)
-    mon_vals = np.zeros((n_m, rows), np.int64)
-    mon_nrows = np.zeros(n_m, np.int64)
-    mon_minmax = np.zeros((n_m, 2), np.int64)
-    for i, (_, _, m) in enumerate(mons):
-        for c in m.cpus():
-            if c < ncpus:
-                mon_mask[i, c] = True
-        scale = 1 if m.is_level else 1000
-        for r, (key, val) in enumerate(m.map_rows):
-            mon_keys[i, r] = key
-            mon_vals[i, r] = val * scale
-        mon_nrows[i] = len(m.map_rows)
-        mon_minmax[i] = (m.min_freq, m.max_freq)
-    return (gov_i, cmax, grp_ev, grp_adapt, grp_bus, mon_grp, mon_u, mon_mask, mon_keys,
-            mon_vals, mon_nrows, mon_minmax)
+    arrays = pack_governor(config, ncpus)
+    names = roles or {g.hw_type: g.name.lower() for g in config.groups}
+    grp_bus = np.array([_BUS_OF.get(names.get(g.hw_type, ""), -1) for g in config.groups],
+                       np.int64)
+    return (*arrays[:4], grp_bus, *arrays[4:])
 
 
 def _no_governor(ncpus: int) -> tuple[np.ndarray, ...]:
-    return pack_governor(GovernorConfig(ncpus=ncpus, groups=()), ncpus)
+    return pack_memlat(GovernorConfig(ncpus=ncpus, groups=()), ncpus)
 
 
 class Policy:
@@ -181,12 +144,12 @@ class Fixed(Policy):
         return self._pack(K.POL_FIXED, ncpus, d, ll, self.ddr_qos)
 
 
-def Performance() -> Fixed:  # noqa: N802 - a policy constructor, named like the others
+def Performance() -> Fixed:
     """Buses pinned at the top OPP, QoS 1 (the baseline of every slowdown)."""
     return Fixed(None, None, 1, name="performance")
 
 
-def Powersave() -> Fixed:  # noqa: N802
+def Powersave() -> Fixed:
     """Buses pinned at the lowest OPP, QoS 0."""
     return Fixed(0.0, 0.0, 0, name="powersave")
 
@@ -317,7 +280,7 @@ class Memlat(Policy):
     def pack(self, ladders: Ladders, ncpus: int) -> PolicyPack:
         """The governor's arrays; groups map to buses by the profile's group keys."""
         roles = {g.hw_type: g.key for g in self.soc.groups}
-        return self._pack(K.POL_MEMLAT, ncpus, gov=pack_governor(self.config, ncpus, roles))
+        return self._pack(K.POL_MEMLAT, ncpus, gov=pack_memlat(self.config, ncpus, roles))
 
 
 def make_policy(name: str, soc: SocConfig, *, memlat_backend: Backend = "cpucp") -> Policy:

@@ -1,8 +1,8 @@
 """What one closed-loop run produces: per-window log and the summary figures.
 
 The one result type of the simulator (memlat.sim.run), shared by the oracle, the report,
-the sweep and the tuner, so none of them depends on another's internals. decisions.md §4 lists the summary
-figures: completion time, energy per bus and for the CPUs, EDP, slowdown versus
+the sweep and the tuner, so none of them depends on another's internals. decisions.md §4
+lists the summary figures: completion time, energy per bus and for the CPUs, EDP, slowdown versus
 `performance`; transitions per bus are added for the table (algorithm.md §4.2, Begum).
 """
 

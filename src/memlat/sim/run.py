@@ -409,4 +409,4 @@ def warm() -> None:
     simulate("x1e80100", wl, "performance")
 
 
-__all__: list[Any] = ["SimSetup", "make_setup", "simulate", "run_workload", "warm"]
+__all__: list[Any] = ["SimSetup", "make_setup", "run_workload", "simulate", "warm"]
