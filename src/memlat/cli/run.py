@@ -43,8 +43,9 @@ def register(app: typer.Typer) -> None:
             "(nominal, phases scaled in proportion)."),
         only: str | None = typer.Option(None, "--only",
                                         help="Comma-separated workload names to run."),
-        jobs: int | None = typer.Option(None, "--jobs", help="Worker processes "
-                                        "(default: one per core)."),
+        jobs: int = typer.Option(1, "--jobs", help="Worker processes (default 1: "
+                                 "in-process; the compiled simulator runs the suite faster "
+                                 "than workers start)."),
         oracle_budget: float = typer.Option(DEFAULT_ORACLE_BUDGET, "--oracle-budget",
                                             help="Oracle slowdown budget (0.05 = 5 %)."),
         memlat_backend: str = typer.Option(

@@ -142,11 +142,16 @@ def limit_duration(workload: Workload, seconds: float) -> Workload:
     """
     if seconds <= 0:
         raise ValueError(f"--duration must be positive, got {seconds}")
-    tracks = workload.placed_tracks()
-    nominal = max(_nominal_s(phases) for phases, _ in tracks)
+    nominal = max(_nominal_s(phases) for phases, _ in workload.placed_tracks())
     if nominal <= seconds:
         return workload
-    factor = seconds / nominal
+    return scale_duration(workload, seconds / nominal)
+
+
+def scale_duration(workload: Workload, factor: float) -> Workload:
+    """The workload with every phase's duration (or instruction budget) times `factor`
+    (> 1 stretches it: e.g. an hour of firmware time from a suite workload)."""
+    tracks = workload.placed_tracks()
     if workload.tracks is not None:
         new_tracks = [Track(phases=[_scale_phase(p, factor) for p in phases], cpus=place)
                       for phases, place in tracks]

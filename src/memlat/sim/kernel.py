@@ -715,6 +715,10 @@ def run_loop(prof_f, const_mhz, idle_mw, cluster_of, static_mw, ddr_ladder, ddr_
     gbe = np.zeros(n, np.uint64)
     gwb = np.zeros((n, max(gov_i[G_NGROUPS], 1)), np.uint64)
     cap = tl_t.shape[0]
+    if st_i[I_W] == 0 and st_i[I_VER] == 0:  # a fresh run: every track loads its first phase
+        for tr in range(tr_i.shape[0]):
+            advance_track(tr, 0.0, run_i, run_f, run_cpu, run_cf, track_runs, tr_i, tr_f,
+                          cpu_f, cpu_i, st_f, st_i, ver_runs, ver_params)
     while True:
         w = st_i[I_W]
         if w >= max_windows:

@@ -116,6 +116,36 @@ class _WorkloadPack:
     jitter: bool
 
 
+_RATES: dict[tuple[Any, ...], tuple[SimProfile, float, float]] = {}
+
+
+def _phase_rates(model: MemoryModel, profile: SimProfile, p: Any, cpus: np.ndarray,
+                 mhz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per CPU of a phase: its unloaded instruction rate at the top bus OPPs (inst/us)
+    and its busy core power (mW), memoised per (profile, phase parameters, cluster, MHz):
+    a workload's phases repeat, and a tuner packs the same workloads again and again."""
+    rate = np.zeros(len(cpus))
+    core = np.zeros(len(cpus))
+    params = (p.cpi0, p.mpki_llcc, p.mpki_ddr, p.mlp, p.read_frac, p.bytes_per_miss)
+    for j, (c, m) in enumerate(zip(cpus, mhz, strict=True)):
+        cl = int(profile.cluster_of[c])
+        key = (id(profile), cl, float(m), params)
+        hit = _RATES.get(key)
+        if hit is None or hit[0] is not profile:
+            ph = PhaseArrays.uniform(1, cpi0=p.cpi0, mpki_llcc=p.mpki_llcc,
+                                     mpki_ddr=p.mpki_ddr, mlp=p.mlp, read_frac=p.read_frac,
+                                     bytes_per_miss=p.bytes_per_miss, cpu_mhz=float(m))
+            lat = model.window_latency(profile.ddr.max_mhz, profile.llcc.max_mhz, ph,
+                                       np.zeros(1))
+            hit = (profile, float(model.per_instruction(ph, lat).rate[0]),
+                   float(profile.clusters[cl].power.core_mw(np.array([m]))[0]))
+            if len(_RATES) > 4096:
+                _RATES.clear()
+            _RATES[key] = hit
+        rate[j], core[j] = hit[1], hit[2]
+    return rate, core
+
+
 def _pack_workload(workload: Workload, profile: SimProfile, seed: int) -> _WorkloadPack:
     """Phase runs (repeats expanded) on absolute CPUs with their work fixed before the
     run: budgets from the top bus OPPs, frame work with its seeded jitter (docs/model.md)."""
@@ -140,16 +170,8 @@ def _pack_workload(workload: Workload, profile: SimProfile, seed: int) -> _Workl
         track_us = 0.0
         for p in phases:
             cpus = np.array([place[c] for c in p.cpus], dtype=np.int64)
-            ph = PhaseArrays.idle(len(cpus))
-            for k in ("cpi0", "mpki_llcc", "mpki_ddr", "mlp", "read_frac", "bytes_per_miss"):
-                getattr(ph, k)[:] = getattr(p, k)
             mhz = np.minimum(p.cpu_mhz, profile.cpu_max_mhz[cpus])
-            ph.cpu_mhz[:] = mhz
-            lat = model.window_latency(profile.ddr.max_mhz, profile.llcc.max_mhz, ph,
-                                       np.zeros(len(cpus)))
-            rate = model.per_instruction(ph, lat).rate
-            core = np.array([float(profile.clusters[profile.cluster_of[c]].power.core_mw(
-                np.array([m]))[0]) for c, m in zip(cpus, mhz, strict=True)])
+            rate, core = _phase_rates(model, profile, p, cpus, mhz)
             util = np.array(p.per_cpu(p.util))
             noncpu = p.noncpu_gbps * 1000.0
             for _ in range(p.repeat):
@@ -214,6 +236,23 @@ def _packed(workload: Workload, profile: SimProfile, seed: int) -> _WorkloadPack
     return wp
 
 
+_POLICY_PACKS: dict[tuple[int, int, int], tuple[Policy, Ladders, PolicyPack]] = {}
+
+
+def _policy_pack(policy: Policy, ladders: Ladders, ncpus: int) -> PolicyPack:
+    """policy.pack, memoised per (policy object, ladders, ncpus): a programmed memlat
+    policy reused across runs is packed once. The packed arrays are read-only."""
+    key = (id(policy), id(ladders), ncpus)
+    hit = _POLICY_PACKS.get(key)
+    if hit is not None and hit[0] is policy and hit[1] is ladders:
+        return hit[2]
+    pp = policy.pack(ladders, ncpus)
+    if len(_POLICY_PACKS) >= _PACKS_MAX:
+        _POLICY_PACKS.pop(next(iter(_POLICY_PACKS)))
+    _POLICY_PACKS[key] = (policy, ladders, pp)
+    return pp
+
+
 def workload_instructions(workload: Workload, setup: SimSetup, seed: int = 0) -> float:
     """Instructions the workload retires in total on `setup`'s SoC (fixed before the run:
     budgets from the top bus OPPs, frame work with its seeded jitter)."""
@@ -268,7 +307,7 @@ def simulate(soc: str | SocConfig | SimSetup, workload: Workload, policy: Policy
     n = prof.ncpus
     dt = float(setup.dt_us if dt_us is None else dt_us)
     wp = _packed(workload, prof, seed)
-    pp: PolicyPack = pol.pack(setup.ladders, n)
+    pp = _policy_pack(pol, setup.ladders, n)
     const, idle, cluster_of, static, ddr_l, ddr_mw, llcc_l, llcc_mw = setup.profile_arrays()
     lat, d, ll = prof.latency, prof.ddr, prof.llcc
     prof_f = np.array([lat.l0_ns, lat.k_llcc_ns_mhz, lat.d0_ns, lat.k_ddr_ns_mhz, lat.eta,
@@ -296,9 +335,6 @@ def simulate(soc: str | SocConfig | SimSetup, workload: Workload, policy: Policy
     tr_f[:, K.TF_FINISH] = -1.0
     ver_runs = np.full((n_ver, n_tr), -1, np.int64)
     ver_params = np.zeros((n_ver, K.N_PARAMS, n))
-    for tr in range(n_tr):
-        K.advance_track(tr, 0.0, wp.run_i, wp.run_f, wp.run_cpu, wp.run_cf, wp.track_runs,
-                        tr_i, tr_f, cpu_f, cpu_i, st_f, st_i, ver_runs, ver_params)
     cum = np.zeros((n, 5))
     emitted = np.zeros((n, 5))
     deltas = np.zeros((n, N_COUNTERS), np.uint64)
@@ -339,13 +375,14 @@ def simulate(soc: str | SocConfig | SimSetup, workload: Workload, policy: Policy
         if wp.jitter and st_i[K.I_W] >= jit_u.shape[0]:
             jit_u = np.vstack([jit_u, jit_rng.uniform(-1.0, 1.0, (jit_u.shape[0], n))])
     rows = int(st_i[K.I_ROWS])
-    labels = _labels(ver_runs, wp.names)
     vers = tl[5][:rows]
     first_seen = np.unique(vers, return_index=True)
+    seen = first_seen[0][np.argsort(first_seen[1])]
+    labels = _labels(ver_runs if snapshots else ver_runs[seen], wp.names)
     lut = np.full(n_ver, -1, np.int64)
     names: dict[str, int] = {}
-    for v in first_seen[0][np.argsort(first_seen[1])]:
-        lut[v] = names.setdefault(labels[v], len(names))
+    for i, v in enumerate(seen):
+        lut[v] = names.setdefault(labels[v] if snapshots else labels[i], len(names))
     tline = Timeline(tl[0][:rows].copy(), tl[1][:rows].copy(), ddr_l[tl[2][:rows]],
                      llcc_l[tl[3][:rows]], tl[4][:rows].astype(np.int64), lut[vers],
                      tuple(names))
