@@ -84,7 +84,7 @@ def _wall_clock_platform(soc: str, trace: str | None):
         from memlat.traces import read_trace
 
         source = TraceSource(read_trace(trace))
-    platform, service = make_cpucp_platform(load_config(soc=soc), clock=WallClock(),
-                                            source=source)
+    platform, service = make_cpucp_platform(load_config(soc=soc).hardware(),
+                                            clock=WallClock(), source=source)
     service.sampler.start_thread()
     return platform, service
