@@ -14,11 +14,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from memlat.agent.probe import check, probe
+from memlat.agent.session import make_agent
+from memlat.cpucp.boot import make_cpucp_platform
 from memlat.errors import ConfigError
 from memlat.governor.spec import CounterWindow
+from memlat.qcom.dialect import Dialect
 from memlat.sim import BUILTIN_PROFILES, Memlat, load_suite, make_policy, make_setup, simulate
 from memlat.sim.batch import limit_duration
 from memlat.sim.policies import ONLINE
+from memlat.transports.inproc import InProcessTransport
 
 SUITE = load_suite()
 SHORT = 0.08  # seconds per workload: every phase kept (frames, jitter, tracks)
@@ -76,11 +81,6 @@ def test_jitter_does_not_depend_on_the_path_or_the_output_growth() -> None:
 @pytest.mark.parametrize("soc", BUILTIN_PROFILES)
 @pytest.mark.parametrize("workload", ["mobile_ui", "omnetpp", "membench"])
 def test_kernel_memlat_votes_equal_the_scmi_programmed_cpucp(soc: str, workload: str) -> None:
-    from memlat.agent.probe import check, probe
-    from memlat.cpucp.boot import make_cpucp_platform
-    from memlat.scmi.agent import Agent
-    from memlat.transports.inproc import InProcessTransport
-
     setup = make_setup(soc)
     policy = Memlat(setup.soc)
     run = simulate(setup, limit_duration(SUITE[workload], 0.4), policy, counters=True)
@@ -94,10 +94,10 @@ def test_kernel_memlat_votes_equal_the_scmi_programmed_cpucp(soc: str, workload:
             return w
 
     source = Source()
-    platform, service = make_cpucp_platform(soc=setup.soc, counter_source=source)
+    platform, service = make_cpucp_platform(setup.soc.hardware(), source=source)
     votes: dict[int, int] = {}
     service.subscribe(lambda t, hw, v: votes.__setitem__(hw, v))
-    agent = Agent(InProcessTransport(platform))
+    agent = make_agent(InProcessTransport(platform), Dialect(setup.soc.dialect))
     check(probe(agent, setup.soc, setup.soc.dialect))
     key = {g.hw_type: g.key for g in setup.soc.groups}
     lad = setup.ladders

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from memlat.config.governor import governor_config
+from memlat.agent.offline import programmed_governor as governor_config
 from memlat.config.profiles import load_profile
 from memlat.sim.batch import limit_duration
 from memlat.sim.policies import ONLINE, Bwmon, Memlat, StaticMap
@@ -50,22 +50,15 @@ def test_compute_bound_work_is_insensitive_to_the_bus() -> None:
         assert res[name].time_s == pytest.approx(res["performance"].time_s, rel=0.01)
 
 
-def test_memlat_through_scmi_matches_the_reference_governor() -> None:
-    wl = _short("mobile_ui")
-    cpucp = simulate(make_setup(), wl, "memlat")
-    ref = simulate(make_setup(memlat_backend="reference"), wl, "memlat")
-    assert cpucp.transitions["ddr"] > 0  # the governor really moved the bus
-    np.testing.assert_array_equal(cpucp.timeline.ddr_mhz, ref.timeline.ddr_mhz)
-    np.testing.assert_array_equal(cpucp.timeline.llcc_mhz, ref.timeline.llcc_mhz)
-    np.testing.assert_array_equal(cpucp.timeline.ddr_qos, ref.timeline.ddr_qos)
-
-
-def test_memlat_policy_probes_the_whole_v8_sequence_once() -> None:
+def test_memlat_policy_runs_what_the_scmi_programmed_cpucp_holds() -> None:
     setup = make_setup()
-    policy = Memlat(setup.soc)
-    assert policy.probe_commands == setup.soc.command_count("v8")
-    # the kernel runs on what the CPUCP holds after the probe, as the service reports it
+    policy = Memlat(setup.soc)  # boots a CPUCP, probes it over SCMI once, reads it back
     assert policy.config == governor_config(setup.soc)
+    wl = _short("mobile_ui")
+    r = simulate(setup, wl, policy)
+    assert r.transitions["ddr"] > 0  # the governor really moved the bus
+    again = simulate(setup, wl, Memlat(setup.soc, policy.config))
+    np.testing.assert_array_equal(r.timeline.ddr_mhz, again.timeline.ddr_mhz)
 
 
 @pytest.mark.parametrize("tunables", [Tunables(), Tunables(map_scale=0.5, ipm_ceil=400)],

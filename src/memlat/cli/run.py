@@ -48,9 +48,10 @@ def register(app: typer.Typer) -> None:
                                  "than workers start)."),
         oracle_budget: float = typer.Option(DEFAULT_ORACLE_BUDGET, "--oracle-budget",
                                             help="Oracle slowdown budget (0.05 = 5 %)."),
-        memlat_backend: str = typer.Option(
-            "cpucp", "--memlat-backend",
-            help="cpucp (the SCMI-programmed emulated firmware) or reference (fallback)."),
+        sim_path: str = typer.Option(
+            "compiled", "--path",
+            help="compiled (numba, default) or python (the same loop interpreted: slow, "
+            "identical results)."),
     ) -> None:
         """Simulate every policy on every workload; print a table; write the report."""
         from rich.console import Console
@@ -65,11 +66,11 @@ def register(app: typer.Typer) -> None:
         if console.width < 132:  # piped or narrow: keep every column readable
             console = Console(width=132)
         names = _parse_policies(policies)
-        if memlat_backend not in ("cpucp", "reference"):
-            raise typer.BadParameter("must be cpucp or reference", param_hint="--memlat-backend")
+        if sim_path not in ("compiled", "python"):
+            raise typer.BadParameter("must be compiled or python", param_hint="--path")
         try:
             chosen = select_workloads(workloads, only, duration)
-            job_list = [Job(w, names, soc=soc, seed=seed, memlat_backend=memlat_backend,
+            job_list = [Job(w, names, soc=soc, seed=seed, path=sim_path,
                             oracle_budget=oracle_budget) for w in chosen]
             started = time.perf_counter()
             with Progress(TextColumn("[bold]simulating"), BarColumn(),
@@ -89,7 +90,7 @@ def register(app: typer.Typer) -> None:
             setup = make_setup(soc, seed=seed)
             settings = {"soc": soc, "seed": seed, "policies": list(names),
                         "workloads": [w.name for w in chosen], "duration_s": duration,
-                        "oracle_budget": oracle_budget, "memlat_backend": memlat_backend,
+                        "oracle_budget": oracle_budget, "path": sim_path,
                         "sample_ms": setup.soc.sample_ms, "elapsed_s": round(elapsed, 3)}
             paths = write_report(out, results, frontiers=frontiers,
                                  ladders={"ddr": setup.ladders.ddr, "llcc": setup.ladders.llcc},
@@ -97,10 +98,11 @@ def register(app: typer.Typer) -> None:
         except MemlatError as exc:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(1) from exc
-        if "memlat" in names and memlat_backend == "cpucp":
-            console.print(f"memlat: an emulated CPUCP booted per workload and programmed by "
-                          f"the agent over SCMI ({setup.soc.dialect}, "
-                          f"{setup.soc.command_count()} QCOM commands, in-process SMT)")
+        if "memlat" in names:
+            console.print(f"memlat: per workload, an emulated CPUCP booted and programmed by "
+                          f"the agent over SCMI once ({setup.soc.dialect}, "
+                          f"{setup.soc.command_count()} QCOM commands, in-process SMT); the "
+                          f"{sim_path} run loop runs the governor state read back from it")
         _print_tables(console, results)
         console.print(f"report: {out} ({len(paths)} files) in {elapsed:.1f} s")
 

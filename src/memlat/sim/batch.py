@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -37,7 +38,7 @@ class Job:
     soc: str = "x1e80100"
     seed: int = 0
     tunables: Tunables = field(default_factory=Tunables)
-    memlat_backend: str = "cpucp"
+    path: str = "compiled"
     oracle_budget: float = 0.05
     keep_timelines: bool = True
 
@@ -45,8 +46,9 @@ class Job:
 def run_job(job: Job) -> tuple[list[RunResult], Frontier]:
     """Run one job in this process (the memlat policy probes its CPUCP once)."""
     setup = make_setup(job.soc, seed=job.seed, tunables=job.tunables,
-                       memlat_backend=job.memlat_backend, oracle_budget=job.oracle_budget)
-    results, frontier = run_workload(job.workload, job.policies, setup)
+                       oracle_budget=job.oracle_budget)
+    results, frontier = run_workload(job.workload, job.policies, setup,
+                                     path="python" if job.path == "python" else "compiled")
     if not job.keep_timelines:
         for r in results:
             r.timeline = None
@@ -54,8 +56,8 @@ def run_job(job: Job) -> tuple[list[RunResult], Frontier]:
 
 
 def simulate_batch(pairs: Sequence[tuple[str | SocConfig | SimSetup, Workload]],
-                   policy: str = "memlat", *, seed: int = 0, timeline: bool = False,
-                   memlat_backend: str = "cpucp") -> list[RunResult]:
+                   policy: str = "memlat", *, seed: int = 0,
+                   timeline: bool = False) -> list[RunResult]:
     """`policy` on every (SoC configuration, workload) pair, in order, in this process.
 
     A configuration is a SoC name, a SocConfig (e.g. memlat.sim.tuning.tune_soc's) or a
@@ -72,10 +74,8 @@ def simulate_batch(pairs: Sequence[tuple[str | SocConfig | SimSetup, Workload]],
         else:
             key = cfg.model_dump_json()
         if key not in setups:
-            setup = cfg if isinstance(cfg, SimSetup) else make_setup(
-                cfg, seed=seed, memlat_backend=memlat_backend)
-            pol = (Memlat(setup.soc, memlat_backend) if policy == "memlat"  # type: ignore[arg-type]
-                   else make_policy(policy, setup.soc))
+            setup = cfg if isinstance(cfg, SimSetup) else make_setup(cfg, seed=seed)
+            pol = Memlat(setup.soc) if policy == "memlat" else make_policy(policy, setup.soc)
             setups[key] = (setup, pol)
         setup, pol = setups[key]
         out.append(simulate(setup, workload, pol, seed=seed, timeline=timeline))
@@ -161,7 +161,7 @@ def scale_duration(workload: Workload, factor: float) -> Workload:
                                                   for p in workload.phases]})
 
 
-def select_workloads(path: str | None, only: str | None,
+def select_workloads(path: str | Path | None, only: str | None,
                      duration: float | None) -> list[Workload]:
     """The workloads a run or sweep uses: from `path` (YAML) or the built-in suite,
     restricted to the comma-separated names in `only`, shortened to `duration` seconds.

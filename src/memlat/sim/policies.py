@@ -18,31 +18,30 @@ the classes here only validate their settings and pack them into arrays (`pack`)
   `down_count` consecutive windows below (icc-bwmon's zone-1 count is 16 raw 4 ms samples;
   4 governor windows here is the same order). DDR-QoS is not a bwmon bus: level 0.
 * `Memlat` - the CPUCP governor with exactly the configuration the emulated CPUCP holds
-  after our agent programmed it over SCMI (`programmed_config`: boot, probe once, read
-  the firmware state back). Before the first vote the buses stay at their boot state, the
-  top OPPs (docs/simulation.md). Group votes (kHz, a 0/1 level for DDR-QoS) are snapped up
-  to the ladders (the DCVS layer runs the lowest OPP >= the vote, algorithm.md §2.5).
+  after our agent programmed it over SCMI (memlat.agent.offline.programmed_governor:
+  boot, probe once, read the firmware state back). Before the first vote the buses stay
+  at their boot state, the top OPPs (docs/simulation.md). Group votes (kHz, a 0/1 level
+  for DDR-QoS) are snapped up to the ladders (the DCVS layer runs the lowest OPP >= the
+  vote, algorithm.md §2.5).
 """
 
 from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
 
 import numpy as np
 
-from memlat.config.governor import governor_config
+from memlat.agent.offline import programmed_governor
 from memlat.config.model import SocConfig
-from memlat.errors import ConfigError, MemlatError
+from memlat.errors import ConfigError
 from memlat.governor._numba import pack_governor
 from memlat.governor.spec import GovernorConfig, MonitorSpec
 from memlat.sim import kernel as K
 
 POLICIES = ("memlat", "performance", "powersave", "static-map", "bwmon", "oracle")
 ONLINE = tuple(p for p in POLICIES if p != "oracle")
-Backend = Literal["cpucp", "reference"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,72 +227,43 @@ class Bwmon(Policy):
         return self._pack(K.POL_BWMON, ncpus, d, ll, q, self.down_count, self.io_percent)
 
 
-def programmed_config(soc: SocConfig, dialect: str | None = None) -> tuple[GovernorConfig, int]:
-    """Boot an emulated CPUCP, let our agent probe it over SCMI (the whole protocol.md
-    §3.5 sequence, in-process SMT transport), and read back the configuration the
-    firmware now holds. Returns (that GovernorConfig, number of probe commands sent).
-
-    Raises MemlatError when the probe does not leave the CPUCP running.
-    """
-    from memlat.agent.probe import check, probe
-    from memlat.cpucp.boot import make_cpucp_platform
-    from memlat.scmi.agent import Agent
-    from memlat.transports.inproc import InProcessTransport
-
-    d = dialect or soc.dialect
-    platform, service = make_cpucp_platform(soc=soc, dialect=d)
-    agent = Agent(InProcessTransport(platform))
-    try:
-        result = check(probe(agent, soc, d))
-        if result.state != "running":
-            raise MemlatError(f"memlat policy: probe left the CPUCP {result.state}")
-        return service.governor_config(), len(result.sequence)
-    finally:
-        agent.close()
-
-
 @dataclass(slots=True)
 class Memlat(Policy):
     """memlat as the firmware runs it (see the module docstring).
 
-    backend "cpucp" (default): the configuration read back from an emulated CPUCP after
-    the SCMI probe, done once when the policy is made; "reference": the offline view of
-    the same profile (memlat.config.governor), no SCMI - a fallback that must agree.
+    config: the GovernorConfig to run; None (default) programs it the one way, over SCMI:
+    memlat.agent.offline.programmed_governor boots an emulated CPUCP, our agent probes it
+    (once, when the policy is made) and the firmware's state is read back. Pass a config
+    only when it came from that same call (a tuner that already checked it).
     """
 
     soc: SocConfig
-    backend: Backend = "cpucp"
+    config: GovernorConfig | None = None
     dialect: str | None = None
     name: str = "memlat"
-    config: GovernorConfig = field(init=False)
-    probe_commands: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
-        if self.backend == "cpucp":
-            self.config, self.probe_commands = programmed_config(self.soc, self.dialect)
-        elif self.backend == "reference":
-            self.config = governor_config(self.soc, self.dialect)
-        else:
-            raise ConfigError(f"unknown memlat backend {self.backend!r} (have: cpucp, "
-                              "reference)", location="--memlat-backend")
+        if self.config is None:
+            self.config = programmed_governor(self.soc, self.dialect)
 
     def pack(self, ladders: Ladders, ncpus: int) -> PolicyPack:
         """The governor's arrays; groups map to buses by the profile's group keys."""
+        assert self.config is not None
         roles = {g.hw_type: g.key for g in self.soc.groups}
         return self._pack(K.POL_MEMLAT, ncpus, gov=pack_memlat(self.config, ncpus, roles))
 
 
-def make_policy(name: str, soc: SocConfig, *, memlat_backend: Backend = "cpucp") -> Policy:
+def make_policy(name: str, soc: SocConfig) -> Policy:
     """An online policy by name (`oracle` is not online: memlat.analysis.oracle)."""
     if name == "performance":
         return Performance()
     if name == "powersave":
         return Powersave()
     if name == "static-map":
-        return StaticMap(governor_config(soc))
+        return StaticMap(programmed_governor(soc))
     if name == "bwmon":
         return Bwmon()
     if name == "memlat":
-        return Memlat(soc, memlat_backend)
+        return Memlat(soc)
     raise ConfigError(f"unknown policy {name!r} (have: {', '.join(POLICIES)})",
                       location="--policies")

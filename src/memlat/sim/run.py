@@ -56,7 +56,6 @@ class SimSetup:
     ladders: Ladders
     seed: int = 0
     tunables: Tunables = field(default_factory=Tunables)
-    memlat_backend: str = "cpucp"
     oracle_budget: float = DEFAULT_ORACLE_BUDGET
     _arrays: tuple[np.ndarray, ...] | None = None
 
@@ -83,7 +82,7 @@ class SimSetup:
 
 
 def make_setup(soc: str | SocConfig = "x1e80100", *, seed: int = 0,
-               tunables: Tunables | None = None, memlat_backend: str = "cpucp",
+               tunables: Tunables | None = None,
                oracle_budget: float = DEFAULT_ORACLE_BUDGET) -> SimSetup:
     """Load the SoC profile (by name, or take a SocConfig) and its simulation profile;
     apply tunables."""
@@ -98,7 +97,7 @@ def make_setup(soc: str | SocConfig = "x1e80100", *, seed: int = 0,
         ddr_bytes_per_mhz=profile.ddr.bytes_per_cycle * profile.ddr.channels,
         llcc_bytes_per_mhz=profile.llcc.bytes_per_cycle * profile.llcc.channels,
     )
-    return SimSetup(cfg, profile, ladders, seed, tun, memlat_backend, oracle_budget)
+    return SimSetup(cfg, profile, ladders, seed, tun, oracle_budget)
 
 
 # --- packing a workload ----------------------------------------------------------------
@@ -301,8 +300,7 @@ def simulate(soc: str | SocConfig | SimSetup, workload: Workload, policy: Policy
     """
     setup = soc if isinstance(soc, SimSetup) else make_setup(soc)
     seed = setup.seed if seed is None else seed
-    pol = make_policy(policy, setup.soc, memlat_backend=setup.memlat_backend) \
-        if isinstance(policy, str) else policy  # type: ignore[arg-type]
+    pol = make_policy(policy, setup.soc) if isinstance(policy, str) else policy
     prof = setup.profile
     n = prof.ncpus
     dt = float(setup.dt_us if dt_us is None else dt_us)

@@ -52,13 +52,12 @@ class SweepSpec:
     policies: tuple[str, ...] = ("memlat",)
     soc: str = "x1e80100"
     seed: int = 0
-    memlat_backend: str = "cpucp"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def jobs(self) -> list[Job]:
         """One job per (grid point, workload), grid-major."""
         return [Job(w, self.policies, soc=self.soc, seed=self.seed, tunables=t,
-                    memlat_backend=self.memlat_backend, keep_timelines=False)
+                    keep_timelines=False)
                 for t in self.grid.points() for w in self.workloads]
 
 
