@@ -114,7 +114,7 @@ def test_sweep_writes_one_row_per_grid_point_and_workload(tmp_path: Path) -> Non
 
 def test_sweep_dask_backend_matches_processes() -> None:
     pytest.importorskip("dask.distributed", reason="the optional extra memlat[dask]")
-    from memlat.sim.sweep import Grid, SweepSpec, run_sweep
+    from memlat.analysis.sweep import Grid, SweepSpec, run_sweep
 
     spec = SweepSpec(Grid(map_scale=[0.5, 1.0]), [limit_duration(load_suite()["mcf"], 0.3)])
     local = run_sweep(spec, backend="processes", workers=1)

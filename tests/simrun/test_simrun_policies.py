@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from memlat.agent.offline import programmed_governor as governor_config
+from memlat.analysis.compare import run_workload
 from memlat.config.profiles import load_profile
 from memlat.sim.batch import limit_duration
 from memlat.sim.policies import ONLINE, Bwmon, Memlat, StaticMap
-from memlat.sim.run import make_setup, run_workload, simulate
+from memlat.sim.run import make_setup, simulate
 from memlat.sim.tuning import Tunables
 from memlat.sim.workload import load_suite, parse_workloads
 

@@ -40,6 +40,7 @@ import optuna
 
 from memlat.agent.offline import programmed_governor
 from memlat.agent.probe import ProbeError
+from memlat.analysis.compare import run_workload
 from memlat.config.model import Group, SocConfig, parse_soc
 from memlat.errors import ConfigError, MemlatError
 from memlat.governor.spec import (
@@ -52,7 +53,7 @@ from memlat.governor.spec import (
     GovernorConfig,
 )
 from memlat.sim.policies import Memlat
-from memlat.sim.run import SimSetup, make_setup, run_workload
+from memlat.sim.run import SimSetup, make_setup
 from memlat.sim.run import simulate as simulate_run
 from memlat.sim.workload import Workload
 

@@ -57,9 +57,10 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+        from memlat.analysis.compare import Job, run_jobs
         from memlat.analysis.report import write_report
         from memlat.errors import MemlatError
-        from memlat.sim.batch import Job, run_jobs, select_workloads
+        from memlat.sim.batch import select_workloads
         from memlat.sim.run import make_setup
 
         console = Console()

@@ -53,10 +53,10 @@ def register(app: typer.Typer) -> None:
         """Run memlat over a grid of tunables and workloads; one row per point and workload."""
         from rich.console import Console
 
+        from memlat.analysis.sweep import Grid, SweepSpec, run_sweep, write_parquet
         from memlat.errors import MemlatError
         from memlat.sim.batch import select_workloads
         from memlat.sim.policies import POLICIES
-        from memlat.sim.sweep import Grid, SweepSpec, run_sweep, write_parquet
 
         console = Console()
         names = tuple(p.strip() for p in policies.split(",") if p.strip())

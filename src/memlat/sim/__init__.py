@@ -3,8 +3,9 @@ one compiled run loop, batches.
 
 Organised by role: `workload` and `profile` (inputs), `model` and `power` (the
 equations, vectorised, for analysis), `policies` (what decides the buses), `kernel` (the
-whole closed loop, numba-compiled), `run` (`simulate`, `run_workload`), `batch`
-(`simulate_batch`, process-pool jobs), `sweep` and `tuning` (grids of memlat knobs).
+whole closed loop, numba-compiled), `run` (`simulate`), `batch` (`simulate_batch`,
+workload selection), `tuning` (variants of a SoC profile). Comparing policies with the
+oracle, sweeps and the tuner are analysis (memlat.analysis.compare, sweep, tune).
 
 Typical use::
 
@@ -30,7 +31,7 @@ from memlat.sim.policies import (
 from memlat.sim.power import Energy, PowerModel
 from memlat.sim.profile import BUILTIN_PROFILES, SimProfile, load_profile
 from memlat.sim.results import RunResult, Snapshots, Timeline
-from memlat.sim.run import SimSetup, make_setup, run_workload, simulate
+from memlat.sim.run import SimSetup, make_setup, simulate
 from memlat.sim.workload import Phase, Workload, load_suite, load_workloads, parse_workloads
 
 __all__ = [
@@ -63,6 +64,5 @@ __all__ = [
     "make_policy",
     "make_setup",
     "parse_workloads",
-    "run_workload",
     "simulate",
 ]

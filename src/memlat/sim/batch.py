@@ -1,58 +1,26 @@
-"""Many runs at once: the engine of `memlat run`, `memlat sweep` and the tuner.
+"""Many runs at once, and the workloads they run.
 
 * `simulate_batch(pairs)`: many (SoC configuration, workload) pairs under one policy
   name, in this process; each distinct configuration is programmed over SCMI once
   (memlat) and reused for all its workloads. The entry point for a tuner.
-* `run_jobs(jobs)`: `Job`s (one workload, several policies, the oracle) in a process
-  pool (concurrent.futures, one worker per core by default); results come back in
-  submission order, whatever order they finish in, so output is deterministic.
+* `select_workloads`, `limit_duration`, `scale_duration`: the workloads a run uses.
+
+Comparing several policies and the oracle on one workload, and process pools of such
+jobs, is analysis (memlat.analysis.compare).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
-
-import numpy as np
 
 from memlat.config.model import SocConfig
 from memlat.errors import ConfigError
 from memlat.sim.policies import Memlat, Policy, make_policy
 from memlat.sim.results import RunResult
-from memlat.sim.run import SimSetup, make_setup, run_workload, simulate
-from memlat.sim.tuning import Tunables
+from memlat.sim.run import SimSetup, make_setup, simulate
 from memlat.sim.workload import Phase, Track, Workload, load_suite, load_workloads
-
-Frontier = tuple[np.ndarray, np.ndarray] | None
-
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    """One workload under a set of policies with one SoC configuration."""
-
-    workload: Workload
-    policies: tuple[str, ...]
-    soc: str = "x1e80100"
-    seed: int = 0
-    tunables: Tunables = field(default_factory=Tunables)
-    path: str = "compiled"
-    oracle_budget: float = 0.05
-    keep_timelines: bool = True
-
-
-def run_job(job: Job) -> tuple[list[RunResult], Frontier]:
-    """Run one job in this process (the memlat policy probes its CPUCP once)."""
-    setup = make_setup(job.soc, seed=job.seed, tunables=job.tunables,
-                       oracle_budget=job.oracle_budget)
-    results, frontier = run_workload(job.workload, job.policies, setup,
-                                     path="python" if job.path == "python" else "compiled")
-    if not job.keep_timelines:
-        for r in results:
-            r.timeline = None
-    return results, frontier
 
 
 def simulate_batch(pairs: Sequence[tuple[str | SocConfig | SimSetup, Workload]],
@@ -90,35 +58,6 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def run_jobs(jobs: Sequence[Job], *, workers: int | None = None,
-             on_done: Callable[[int, Job], None] | None = None
-             ) -> list[tuple[list[RunResult], Frontier]]:
-    """Run every job (in a process pool when workers > 1); results in job order."""
-    workers = default_jobs() if workers is None else workers
-    out: list[tuple[list[RunResult], Frontier] | None] = [None] * len(jobs)
-    if workers <= 1 or len(jobs) <= 1:
-        for i, job in enumerate(jobs):
-            out[i] = run_job(job)
-            if on_done:
-                on_done(i, job)
-    else:
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-            # longest first, so the last job to start is a short one (better balance)
-            order = sorted(range(len(jobs)), key=lambda i: -_nominal_job_s(jobs[i]))
-            futures = {pool.submit(run_job, jobs[i]): i for i in order}
-            for fut in as_completed(futures):
-                i = futures[fut]
-                out[i] = fut.result()
-                if on_done:
-                    on_done(i, jobs[i])
-    return [r for r in out if r is not None]
-
-
-def _nominal_job_s(job: Job) -> float:
-    """Nominal length of a job's workload (longest track), for scheduling only."""
-    return max(_nominal_s(phases) for phases, _ in job.workload.placed_tracks())
-
-
 def _scale_phase(p: Phase, factor: float) -> Phase:
     update: dict[str, float] = {}
     if p.duration_s is not None:
@@ -129,7 +68,8 @@ def _scale_phase(p: Phase, factor: float) -> Phase:
     return p.model_copy(update=update)
 
 
-def _nominal_s(phases: Sequence[Phase]) -> float:
+def nominal_s(phases: Sequence[Phase]) -> float:
+    """Nominal length (s) of a track's phases: durations at the top OPPs, repeats counted."""
     return sum((p.duration_s or 0.0) * p.repeat for p in phases)
 
 
@@ -142,7 +82,7 @@ def limit_duration(workload: Workload, seconds: float) -> Workload:
     """
     if seconds <= 0:
         raise ValueError(f"--duration must be positive, got {seconds}")
-    nominal = max(_nominal_s(phases) for phases, _ in workload.placed_tracks())
+    nominal = max(nominal_s(phases) for phases, _ in workload.placed_tracks())
     if nominal <= seconds:
         return workload
     return scale_duration(workload, seconds / nominal)

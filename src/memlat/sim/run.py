@@ -1,5 +1,4 @@
-"""The simulator's entry points: `simulate` one (SoC, workload, policy) run, and
-`run_workload` (several policies on one workload, plus the oracle).
+"""The simulator's entry point: `simulate` one (SoC, workload, policy) run.
 
 `simulate` packs the workload, the SoC's simulation profile and the policy into arrays
 (memlat.sim.kernel documents the layout) and runs the whole closed loop in one call of the
@@ -12,7 +11,6 @@ request the oracle's snapshots (~200 B on 12 CPUs) and the counter deltas.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -25,16 +23,14 @@ from memlat.governor.spec import N_COUNTERS, CounterTrace
 from memlat.sim import kernel as K
 from memlat.sim.model import MemoryModel, PhaseArrays
 from memlat.sim.policies import (
-    POLICIES,
     Ladders,
-    Performance,
     Policy,
     PolicyPack,
     make_policy,
 )
 from memlat.sim.profile import SimProfile
 from memlat.sim.profile import load_profile as load_sim_profile
-from memlat.sim.results import RunResult, Snapshots, Timeline, attach_slowdowns
+from memlat.sim.results import RunResult, Snapshots, Timeline
 from memlat.sim.tuning import Tunables, tune_soc
 from memlat.sim.workload import Workload
 
@@ -400,40 +396,6 @@ def simulate(soc: str | SocConfig | SimSetup, workload: Workload, policy: Policy
     return result
 
 
-def run_workload(workload: Workload, policies: Sequence[str], setup: SimSetup, *,
-                 path: Path_ = "compiled", memlat: Policy | None = None
-                 ) -> tuple[list[RunResult], tuple[np.ndarray, np.ndarray] | None]:
-    """Every requested policy on one workload (performance always runs: it is the
-    baseline of slowdowns and the oracle's reference). Returns (results, oracle frontier).
-
-    memlat: an already programmed Memlat policy to reuse (one SCMI probe per config).
-    """
-    from memlat.analysis.oracle import oracle_for_run  # analysis sits above sim
-
-    wanted = list(dict.fromkeys(policies))
-    for name in wanted:
-        if name not in POLICIES:
-            raise ConfigError(f"unknown policy {name!r} (have: {', '.join(POLICIES)})",
-                              location="--policies")
-    perf = simulate(setup, workload, Performance(), path=path,
-                    snapshots="oracle" in wanted)
-    results: list[RunResult] = []
-    frontier = None
-    for name in wanted:
-        if name == "performance":
-            results.append(perf)
-        elif name == "oracle":
-            assert perf.snapshots is not None
-            oracle_result, frontier = oracle_for_run(workload.name, perf.snapshots, perf, setup)
-            results.append(oracle_result)
-        else:
-            pol = memlat if name == "memlat" and memlat is not None else name
-            results.append(simulate(setup, workload, pol, path=path))
-    perf.snapshots = None
-    attach_slowdowns(results + ([perf] if "performance" not in wanted else []))
-    return results, frontier
-
-
 def warm() -> None:
     """Compile (or load from the disk cache) the kernel now, on a tiny run."""
     from memlat.sim.workload import parse_workloads
@@ -444,4 +406,4 @@ def warm() -> None:
     simulate("x1e80100", wl, "performance")
 
 
-__all__: list[Any] = ["SimSetup", "make_setup", "run_workload", "simulate", "warm"]
+__all__: list[Any] = ["SimSetup", "make_setup", "simulate", "warm"]

@@ -18,8 +18,8 @@ from typing import Any
 
 import polars as pl
 
+from memlat.analysis.compare import Job, run_job, run_jobs
 from memlat.errors import ConfigError
-from memlat.sim.batch import Job, run_job, run_jobs
 from memlat.sim.tuning import Tunables
 from memlat.sim.workload import Workload
 
