@@ -183,8 +183,11 @@ def _pack_workload(workload: Workload, profile: SimProfile, seed: int) -> _Workl
                     frame_len += fw.size
                     kind, work, span, frames = K.KIND_FRAMES, np.zeros(len(cpus)), nfr * period, nfr
                 elif np.all(util >= 1.0):
-                    work = (np.full(len(cpus), p.instructions) if p.instructions is not None
-                            else p.duration_s * 1e6 * rate)
+                    if p.instructions is not None:
+                        work = np.full(len(cpus), p.instructions)
+                    else:
+                        assert p.duration_s is not None  # a phase has one or the other
+                        work = p.duration_s * 1e6 * rate
                     kind, span = K.KIND_THROUGHPUT, 0.0
                 else:
                     r = util * rate
@@ -335,14 +338,14 @@ def simulate(soc: str | SocConfig | SimSetup, workload: Workload, policy: Policy
     cap = max(64, int(wp.nominal_us / dt * 1.25) + 16)
     jit_rng = np.random.default_rng([seed, 2])
     jit_u = jit_rng.uniform(-1.0, 1.0, (cap, n)) if wp.jitter else np.zeros((0, n))
-    tl = [np.zeros(cap), np.zeros(cap), np.zeros(cap, np.int16), np.zeros(cap, np.int16),
+    tl: list[np.ndarray] = [np.zeros(cap), np.zeros(cap), np.zeros(cap, np.int16), np.zeros(cap, np.int16),
           np.zeros(cap, np.int8), np.zeros(cap, np.int32)]
     scap = cap if snapshots else 0
-    sn = [np.zeros(scap, np.int32), np.zeros((scap, n)), np.zeros((scap, n)), np.zeros(scap)]
+    sn: list[np.ndarray] = [np.zeros(scap, np.int32), np.zeros((scap, n)), np.zeros((scap, n)), np.zeros(scap)]
     ctr = np.zeros((cap if counters else 0, n, N_COUNTERS), np.uint64)
     gov = pp.gov
     ipm = np.zeros((n, max(int(gov[0][K.G_NGROUPS]), 1)), np.uint64)
-    fn = K.run_loop_compiled() if path == "compiled" else K.run_loop
+    fn: Any = K.run_loop_compiled() if path == "compiled" else K.run_loop
     if path not in ("compiled", "python"):
         raise ValueError(f"path must be compiled or python, got {path!r}")
     while True:
