@@ -45,22 +45,48 @@ def pack_governor(config: GovernorConfig, ncpus: int) -> tuple[np.ndarray, ...]:
     ev = config.common
     groups = config.groups
     n_g = len(groups)
-    gov_i = np.array([config.method, _event(ev.inst), _event(ev.cyc), _event(ev.const_cyc),
-                      _event(ev.fe_stall), _event(ev.be_stall), n_g], np.int64)
+    gov_i = np.array(
+        [
+            config.method,
+            _event(ev.inst),
+            _event(ev.cyc),
+            _event(ev.const_cyc),
+            _event(ev.fe_stall),
+            _event(ev.be_stall),
+            n_g,
+        ],
+        np.int64,
+    )
     cmax = np.zeros(ncpus, np.uint64)
     k = min(ncpus, len(config.cluster_max_mhz))
     cmax[:k] = np.asarray(config.cluster_max_mhz[:k], np.uint64)
-    grp_ev = np.array([[_event(g.miss_event), _event(g.wb_event), _event(g.acc_event)]
-                       for g in groups], np.int64).reshape(n_g, 3)
-    grp_adapt = np.array([[g.adaptive_low_khz, g.adaptive_high_khz] for g in groups],
-                         np.int64).reshape(n_g, 2)
+    grp_ev = np.array(
+        [[_event(g.miss_event), _event(g.wb_event), _event(g.acc_event)] for g in groups], np.int64
+    ).reshape(n_g, 3)
+    grp_adapt = np.array(
+        [[g.adaptive_low_khz, g.adaptive_high_khz] for g in groups], np.int64
+    ).reshape(n_g, 2)
     mons = config.monitors
     n_m = len(mons)
     rows = max([len(m.map_rows) for _, _, m in mons] + [1])
     mon_grp = np.array([g for g, _, _ in mons], np.int64)
-    mon_u = np.array([[int(m.compute), m.ipm_ceil, m.fe_stall_floor, m.be_stall_floor,
-                       m.wb_pct, m.ipm_filter, m.freq_scale_pct, m.freq_scale_floor_mhz,
-                       m.freq_scale_ceil_mhz] for _, _, m in mons], np.uint64).reshape(n_m, 9)
+    mon_u = np.array(
+        [
+            [
+                int(m.compute),
+                m.ipm_ceil,
+                m.fe_stall_floor,
+                m.be_stall_floor,
+                m.wb_pct,
+                m.ipm_filter,
+                m.freq_scale_pct,
+                m.freq_scale_floor_mhz,
+                m.freq_scale_ceil_mhz,
+            ]
+            for _, _, m in mons
+        ],
+        np.uint64,
+    ).reshape(n_m, 9)
     mon_mask = np.zeros((n_m, ncpus), np.bool_)
     mon_keys = np.zeros((n_m, rows), np.uint64)
     mon_vals = np.zeros((n_m, rows), np.int64)
@@ -76,19 +102,30 @@ def pack_governor(config: GovernorConfig, ncpus: int) -> tuple[np.ndarray, ...]:
             mon_vals[i, r] = val * scale
         mon_nrows[i] = len(m.map_rows)
         mon_minmax[i] = (m.min_freq, m.max_freq)
-    return (gov_i, cmax, grp_ev, grp_adapt, mon_grp, mon_u, mon_mask, mon_keys, mon_vals,
-            mon_nrows, mon_minmax)
+    return (
+        gov_i,
+        cmax,
+        grp_ev,
+        grp_adapt,
+        mon_grp,
+        mon_u,
+        mon_mask,
+        mon_keys,
+        mon_vals,
+        mon_nrows,
+        mon_minmax,
+    )
 
 
 @register_jitable
-def _ctr(row, e):
+def _ctr(row: np.ndarray, e: int) -> np.uint64:
     if e < 0:
         return _U0
     return row[e]
 
 
 @register_jitable
-def _mf100(n, d):
+def _mf100(n: np.uint64, d: np.uint64) -> np.uint64:
     n = n & _M32
     d = d & _M32
     if d == _U0:
@@ -99,9 +136,28 @@ def _mf100(n, d):
 
 
 @register_jitable
-def governor_window(deltas, dt_us, gov_i, cmax, grp_ev, grp_adapt, mon_grp, mon_u, mon_mask,
-                    mon_keys, mon_vals, mon_nrows, mon_minmax, ipm, f, fe, be, wb, targets,
-                    votes):
+def governor_window(
+    deltas: np.ndarray,
+    dt_us: np.ndarray,
+    gov_i: np.ndarray,
+    cmax: np.ndarray,
+    grp_ev: np.ndarray,
+    grp_adapt: np.ndarray,
+    mon_grp: np.ndarray,
+    mon_u: np.ndarray,
+    mon_mask: np.ndarray,
+    mon_keys: np.ndarray,
+    mon_vals: np.ndarray,
+    mon_nrows: np.ndarray,
+    mon_minmax: np.ndarray,
+    ipm: np.ndarray,
+    f: np.ndarray,
+    fe: np.ndarray,
+    be: np.ndarray,
+    wb: np.ndarray,
+    targets: np.ndarray,
+    votes: np.ndarray,
+) -> None:
     """One governor window over deltas (ncpus, N_COUNTERS) uint64 and dt_us (ncpus,).
 
     ipm (ncpus, groups) uint64 is the stale-IPM state (decisions.md §2); writes
@@ -110,8 +166,13 @@ def governor_window(deltas, dt_us, gov_i, cmax, grp_ev, grp_adapt, mon_grp, mon_
     n_cpu = deltas.shape[0]
     n_groups = gov_i[G_NGROUPS]
     method = gov_i[G_METHOD]
-    e_inst, e_cyc, e_const, e_fe, e_be = (gov_i[G_INST], gov_i[G_CYC], gov_i[G_CONST],
-                                          gov_i[G_FE], gov_i[G_BE])
+    e_inst, e_cyc, e_const, e_fe, e_be = (
+        gov_i[G_INST],
+        gov_i[G_CYC],
+        gov_i[G_CONST],
+        gov_i[G_FE],
+        gov_i[G_BE],
+    )
     for c in range(n_cpu):
         row = deltas[c]
         cyc = _ctr(row, e_cyc)
@@ -155,8 +216,7 @@ def governor_window(deltas, dt_us, gov_i, cmax, grp_ev, grp_adapt, mon_grp, mon_
                 cand = fc
             elif ip <= ceil:
                 cand = fc
-                if pct != _U0 and sfloor < fc and fc < sceil and (fe[c] >= fe_fl
-                                                                  or be[c] >= be_fl):
+                if pct != _U0 and sfloor < fc and fc < sceil and (fe[c] >= fe_fl or be[c] >= be_fl):
                     prod = (((fc * (ceil - ip)) & _M32) * pct) & _M32
                     den = (ceil * _U100) & _M32
                     boost = prod // den if den != _U0 else _U0
@@ -194,8 +254,21 @@ def governor_window(deltas, dt_us, gov_i, cmax, grp_ev, grp_adapt, mon_grp, mon_
             votes[g] = high
 
 
-def _trace(deltas, dt_us, gov_i, cmax, grp_ev, grp_adapt, mon_grp, mon_u, mon_mask,
-           mon_keys, mon_vals, mon_nrows, mon_minmax):
+def _trace(
+    deltas: np.ndarray,
+    dt_us: np.ndarray,
+    gov_i: np.ndarray,
+    cmax: np.ndarray,
+    grp_ev: np.ndarray,
+    grp_adapt: np.ndarray,
+    mon_grp: np.ndarray,
+    mon_u: np.ndarray,
+    mon_mask: np.ndarray,
+    mon_keys: np.ndarray,
+    mon_vals: np.ndarray,
+    mon_nrows: np.ndarray,
+    mon_minmax: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """governor_window over every window of a trace, from a fresh state."""
     n_win, n_cpu = dt_us.shape
     n_groups = max(gov_i[G_NGROUPS], 1)
@@ -210,9 +283,28 @@ def _trace(deltas, dt_us, gov_i, cmax, grp_ev, grp_adapt, mon_grp, mon_u, mon_ma
     t = np.zeros(max(n_mon, 1), np.int64)
     v = np.zeros(n_groups, np.int64)
     for w in range(n_win):
-        governor_window(deltas[w], dt_us[w], gov_i, cmax, grp_ev, grp_adapt, mon_grp, mon_u,
-                        mon_mask, mon_keys, mon_vals, mon_nrows, mon_minmax, ipm, f, fe, be,
-                        wb, t, v)
+        governor_window(
+            deltas[w],
+            dt_us[w],
+            gov_i,
+            cmax,
+            grp_ev,
+            grp_adapt,
+            mon_grp,
+            mon_u,
+            mon_mask,
+            mon_keys,
+            mon_vals,
+            mon_nrows,
+            mon_minmax,
+            ipm,
+            f,
+            fe,
+            be,
+            wb,
+            t,
+            v,
+        )
         for m in range(n_mon):
             targets[w, m] = t[m]
         for g in range(gov_i[G_NGROUPS]):

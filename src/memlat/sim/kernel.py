@@ -48,7 +48,17 @@ N_PROF = 14
 R_TRACK, R_KIND, R_CPU_OFF, R_NCPU, R_FRAMES, R_FRAME_OFF = 0, 1, 2, 3, 4, 5
 N_RUN_I = 6
 R_SPAN, R_PERIOD, R_NONCPU, R_CPI0, R_MPKI_LLCC, R_MPKI_DDR, R_MLP, R_READ, R_BPM, R_JIT = (
-    0, 1, 2, 3, 4, 5, 6, 7, 8, 9)
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    9,
+)
 N_RUN_F = 10
 # run_cf: per (run, cpu) columns of the flat cpu list
 RC_WORK, RC_MHZ, RC_CORE_MW = 0, 1, 2
@@ -58,7 +68,14 @@ KIND_THROUGHPUT, KIND_STEADY, KIND_FRAMES = 0, 1, 2
 # cpu_f: per-CPU float state (rows)
 C_CPI0, C_MPKI_LLCC, C_MPKI_DDR, C_MLP, C_READ, C_BPM, C_MHZ = 0, 1, 2, 3, 4, 5, 6
 C_CORE_MW, C_JIT, C_BACKLOG, C_RATE_IN, C_SPAN_END, C_NEXT_ARR, C_LAST_END = (
-    7, 8, 9, 10, 11, 12, 13)
+    7,
+    8,
+    9,
+    10,
+    11,
+    12,
+    13,
+)
 C_RATE0 = 14  # memo: unloaded instruction rate at (I_KEY_DDR, I_KEY_LLCC, I_KEY_VER)
 N_CPU_F = 15
 N_PARAMS = 7  # C_CPI0..C_MHZ: the PhaseArrays fields, in their order
@@ -107,8 +124,11 @@ _NJ_PER_MW_US = 1e-9
 
 # --- memory model (decisions.md §4, model-params.md §1.3; memlat.sim.model documents it) --
 
+
 @register_jitable
-def queue_ns(prof_f, bpc_idx, ch_idx, mhz, demand):
+def queue_ns(
+    prof_f: np.ndarray, bpc_idx: int, ch_idx: int, mhz: float, demand: float
+) -> tuple[float, float]:
     """M/M/1 wait (ns) and capped rho of one bus at `mhz` for `demand` bytes/us."""
     rho = demand / (prof_f[P_ETA] * (mhz * prof_f[bpc_idx] * prof_f[ch_idx]))
     rho = min(max(rho, 0.0), prof_f[P_RHOMAX])
@@ -117,7 +137,7 @@ def queue_ns(prof_f, bpc_idx, ch_idx, mhz, demand):
 
 
 @register_jitable
-def split_ab(cpu_f, l_llcc, a, b):
+def split_ab(cpu_f: np.ndarray, l_llcc: float, a: np.ndarray, b: np.ndarray) -> None:
     """a[c]: ns/inst independent of L_ddr; b[c]: DDR misses per inst / MLP (no jitter)."""
     n = a.shape[0]
     for c in range(n):
@@ -129,7 +149,17 @@ def split_ab(cpu_f, l_llcc, a, b):
 
 
 @register_jitable
-def window_latency(prof_f, cpu_f, ddr_mhz, llcc_mhz, busy, noncpu, a, b, k_ddr):
+def window_latency(
+    prof_f: np.ndarray,
+    cpu_f: np.ndarray,
+    ddr_mhz: float,
+    llcc_mhz: float,
+    busy: np.ndarray,
+    noncpu: float,
+    a: np.ndarray,
+    b: np.ndarray,
+    k_ddr: np.ndarray,
+) -> tuple[float, float]:
     """(L_llcc ns, L_ddr ns) of a window with CPU c busy about busy[c] of the time."""
     n = a.shape[0]
     l_llcc = prof_f[P_L0] + prof_f[P_KLLCC] / llcc_mhz
@@ -177,7 +207,9 @@ def window_latency(prof_f, cpu_f, ddr_mhz, llcc_mhz, busy, noncpu, a, b, k_ddr):
 
 
 @register_jitable
-def per_instruction(cpu_f, l_llcc, l_ddr, jit, pi):
+def per_instruction(
+    cpu_f: np.ndarray, l_llcc: float, l_ddr: float, jit: np.ndarray, pi: np.ndarray
+) -> None:
     """pi rows: rate (inst/us), stall cycles, refills, DDR bytes, LLCC bytes per inst.
 
     jit[c]: multiplicative jitter on the miss rates (1.0 = none).
@@ -202,9 +234,25 @@ def per_instruction(cpu_f, l_llcc, l_ddr, jit, pi):
 
 # --- executor (docs/model.md) -----------------------------------------------------------
 
+
 @register_jitable
-def advance_track(tr, t, run_i, run_f, run_cpu, run_cf, track_runs, tr_i, tr_f, cpu_f,
-                  cpu_i, st_f, st_i, ver_runs, ver_params):
+def advance_track(
+    tr: int,
+    t: float,
+    run_i: np.ndarray,
+    run_f: np.ndarray,
+    run_cpu: np.ndarray,
+    run_cf: np.ndarray,
+    track_runs: np.ndarray,
+    tr_i: np.ndarray,
+    tr_f: np.ndarray,
+    cpu_f: np.ndarray,
+    cpu_i: np.ndarray,
+    st_f: np.ndarray,
+    st_i: np.ndarray,
+    ver_runs: np.ndarray,
+    ver_params: np.ndarray,
+) -> None:
     """Finish track tr's current phase at time t and load its next one (if any)."""
     n_tracks = tr_i.shape[0]
     first = track_runs[tr, 0]
@@ -286,7 +334,14 @@ def advance_track(tr, t, run_i, run_f, run_cpu, run_cf, track_runs, tr_i, tr_f, 
 
 
 @register_jitable
-def track_span_end(tr, run_i, run_cpu, track_runs, tr_i, cpu_f):
+def track_span_end(
+    tr: int,
+    run_i: np.ndarray,
+    run_cpu: np.ndarray,
+    track_runs: np.ndarray,
+    tr_i: np.ndarray,
+    cpu_f: np.ndarray,
+) -> float:
     """Span end of the track's current phase (its first CPU's), NaN when it has none."""
     k = tr_i[tr]
     if not 0 <= k < track_runs[tr, 1]:
@@ -296,7 +351,14 @@ def track_span_end(tr, run_i, run_cpu, track_runs, tr_i, cpu_f):
 
 
 @register_jitable
-def quiet(t1, run_i, run_cpu, track_runs, tr_i, cpu_f):
+def quiet(
+    t1: float,
+    run_i: np.ndarray,
+    run_cpu: np.ndarray,
+    track_runs: np.ndarray,
+    tr_i: np.ndarray,
+    cpu_f: np.ndarray,
+) -> bool:
     """No CPU has work and no event falls in [t, t1): the window is all idle."""
     n = cpu_f.shape[1]
     for c in range(n):
@@ -313,8 +375,24 @@ def quiet(t1, run_i, run_cpu, track_runs, tr_i, cpu_f):
 
 
 @register_jitable
-def costs(prof_f, cpu_f, cpu_i, run_cpu, run_cf, frame_work, run_i, st_f, st_i, ddr_mhz,
-          llcc_mhz, dt, t1, scratch, pi, jit):
+def costs(
+    prof_f: np.ndarray,
+    cpu_f: np.ndarray,
+    cpu_i: np.ndarray,
+    run_cpu: np.ndarray,
+    run_cf: np.ndarray,
+    frame_work: np.ndarray,
+    run_i: np.ndarray,
+    st_f: np.ndarray,
+    st_i: np.ndarray,
+    ddr_mhz: float,
+    llcc_mhz: float,
+    dt: float,
+    t1: float,
+    scratch: np.ndarray,
+    pi: np.ndarray,
+    jit: np.ndarray,
+) -> tuple[float, float]:
     """Window latency (from the jitter-free mean demand) and per-instruction costs in pi.
 
     The busy estimate is quantised to 1/32 of the window (as the memoised Python
@@ -329,13 +407,11 @@ def costs(prof_f, cpu_f, cpu_i, run_cpu, run_cf, frame_work, run_i, st_f, st_i, 
     ones = scratch[5]
     d_key = int(ddr_mhz * 1000.0)
     l_key = int(llcc_mhz * 1000.0)
-    if (st_i[I_KEY_DDR] != d_key or st_i[I_KEY_LLCC] != l_key
-            or st_i[I_KEY_VER] != st_i[I_VER]):
+    if st_i[I_KEY_DDR] != d_key or st_i[I_KEY_LLCC] != l_key or st_i[I_KEY_VER] != st_i[I_VER]:
         for c in range(n):
             zero[c] = 0.0
             ones[c] = 1.0
-        l_llcc0, l_ddr0 = window_latency(prof_f, cpu_f, ddr_mhz, llcc_mhz, zero, 0.0, a, b,
-                                         k_ddr)
+        l_llcc0, l_ddr0 = window_latency(prof_f, cpu_f, ddr_mhz, llcc_mhz, zero, 0.0, a, b, k_ddr)
         per_instruction(cpu_f, l_llcc0, l_ddr0, ones, pi)
         for c in range(n):
             cpu_f[C_RATE0, c] = pi[0, c]
@@ -353,19 +429,29 @@ def costs(prof_f, cpu_f, cpu_i, run_cpu, run_cf, frame_work, run_i, st_f, st_i, 
             r = cpu_i[CI_FRAME_RUN, c]
             if cpu_f[C_NEXT_ARR, c] < t1 and r >= 0:
                 nc = run_i[r, R_NCPU]
-                extra = frame_work[run_i[r, R_FRAME_OFF] + cpu_i[CI_FRAME_K, c] * nc
-                                   + cpu_i[CI_FRAME_J, c]]
+                extra = frame_work[
+                    run_i[r, R_FRAME_OFF] + cpu_i[CI_FRAME_K, c] * nc + cpu_i[CI_FRAME_J, c]
+                ]
             want = want + extra
         rate0 = cpu_f[C_RATE0, c] * dt
         busy[c] = np.ceil(min(1.0, want / rate0) * 32.0) / 32.0
-    l_llcc, l_ddr = window_latency(prof_f, cpu_f, ddr_mhz, llcc_mhz, busy, st_f[S_NONCPU],
-                                   a, b, k_ddr)
+    l_llcc, l_ddr = window_latency(
+        prof_f, cpu_f, ddr_mhz, llcc_mhz, busy, st_f[S_NONCPU], a, b, k_ddr
+    )
     per_instruction(cpu_f, l_llcc, l_ddr, jit, pi)
     return l_llcc, l_ddr
 
 
 @register_jitable
-def arrive(c, e, cpu_f, cpu_i, run_i, run_f, frame_work):
+def arrive(
+    c: int,
+    e: float,
+    cpu_f: np.ndarray,
+    cpu_i: np.ndarray,
+    run_i: np.ndarray,
+    run_f: np.ndarray,
+    frame_work: np.ndarray,
+) -> None:
     """Deliver the next frame's work to CPU c at time e (its arrival time)."""
     r = cpu_i[CI_FRAME_RUN, c]
     j = cpu_i[CI_FRAME_J, c]
@@ -374,14 +460,15 @@ def arrive(c, e, cpu_f, cpu_i, run_i, run_f, frame_work):
     cpu_f[C_BACKLOG, c] += frame_work[run_i[r, R_FRAME_OFF] + k * nc + j]
     if k + 1 < run_i[r, R_FRAMES]:
         cpu_i[CI_FRAME_K, c] = k + 1
-        cpu_f[C_NEXT_ARR, c] = (cpu_f[C_SPAN_END, c] - run_f[r, R_SPAN]
-                                + (k + 1) * run_f[r, R_PERIOD])
+        cpu_f[C_NEXT_ARR, c] = (
+            cpu_f[C_SPAN_END, c] - run_f[r, R_SPAN] + (k + 1) * run_f[r, R_PERIOD]
+        )
     else:
         cpu_f[C_NEXT_ARR, c] = _INF
 
 
 @register_jitable
-def flush(acc, epoch, pi, inst):
+def flush(acc: np.ndarray, epoch: np.ndarray, pi: np.ndarray, inst: np.ndarray) -> None:
     """Add the per-instruction costs of `epoch` instructions into acc; epoch into inst."""
     for c in range(epoch.shape[0]):
         acc[0, c] += epoch[c] * pi[1, c]
@@ -393,7 +480,7 @@ def flush(acc, epoch, pi, inst):
 
 
 @register_jitable
-def jitter_row(cpu_f, jit_u, w, jit):
+def jitter_row(cpu_f: np.ndarray, jit_u: np.ndarray, w: int, jit: np.ndarray) -> None:
     """1 + amplitude x the pre-drawn uniform of window w, per CPU (1.0 without jitter)."""
     n = jit.shape[0]
     have = jit_u.shape[0] > 0
@@ -403,9 +490,36 @@ def jitter_row(cpu_f, jit_u, w, jit):
 
 
 @register_jitable
-def step(prof_f, const_mhz, run_i, run_f, run_cpu, run_cf, frame_work, track_runs, tr_i,
-         tr_f, cpu_f, cpu_i, st_f, st_i, cum, emitted, deltas, ver_runs, ver_params, jit_u,
-         ddr_mhz, llcc_mhz, inst, busy_us, scratch, pi, acc, tau):
+def step(
+    prof_f: np.ndarray,
+    const_mhz: np.ndarray,
+    run_i: np.ndarray,
+    run_f: np.ndarray,
+    run_cpu: np.ndarray,
+    run_cf: np.ndarray,
+    frame_work: np.ndarray,
+    track_runs: np.ndarray,
+    tr_i: np.ndarray,
+    tr_f: np.ndarray,
+    cpu_f: np.ndarray,
+    cpu_i: np.ndarray,
+    st_f: np.ndarray,
+    st_i: np.ndarray,
+    cum: np.ndarray,
+    emitted: np.ndarray,
+    deltas: np.ndarray,
+    ver_runs: np.ndarray,
+    ver_params: np.ndarray,
+    jit_u: np.ndarray,
+    ddr_mhz: float,
+    llcc_mhz: float,
+    inst: np.ndarray,
+    busy_us: np.ndarray,
+    scratch: np.ndarray,
+    pi: np.ndarray,
+    acc: np.ndarray,
+    tau: np.ndarray,
+) -> None:
     """Advance one window at (ddr_mhz, llcc_mhz): deltas, inst, busy_us and the window's
     bytes (st_f S_DDR_B incl. non-CPU, S_LLCC_B, S_WIN_NONCPU) are written."""
     n = cpu_f.shape[1]
@@ -429,8 +543,24 @@ def step(prof_f, const_mhz, run_i, run_f, run_cpu, run_cf, frame_work, track_run
     jit = scratch[6]
     epoch = scratch[7]
     jitter_row(cpu_f, jit_u, w, jit)
-    l_llcc, l_ddr = costs(prof_f, cpu_f, cpu_i, run_cpu, run_cf, frame_work, run_i, st_f,
-                          st_i, ddr_mhz, llcc_mhz, dt, t1, scratch, pi, jit)
+    l_llcc, l_ddr = costs(
+        prof_f,
+        cpu_f,
+        cpu_i,
+        run_cpu,
+        run_cf,
+        frame_work,
+        run_i,
+        st_f,
+        st_i,
+        ddr_mhz,
+        llcc_mhz,
+        dt,
+        t1,
+        scratch,
+        pi,
+        jit,
+    )
     noncpu_bytes = st_f[S_NONCPU] * dt
     for c in range(n):
         epoch[c] = 0.0
@@ -496,8 +626,23 @@ def step(prof_f, const_mhz, run_i, run_f, run_cpu, run_cf, frame_work, track_run
             if pending:
                 continue
             fin = max(max(last, span_end), tr_f[tr, TF_START])
-            advance_track(tr, fin, run_i, run_f, run_cpu, run_cf, track_runs, tr_i, tr_f,
-                          cpu_f, cpu_i, st_f, st_i, ver_runs, ver_params)
+            advance_track(
+                tr,
+                fin,
+                run_i,
+                run_f,
+                run_cpu,
+                run_cf,
+                track_runs,
+                tr_i,
+                tr_f,
+                cpu_f,
+                cpu_i,
+                st_f,
+                st_i,
+                ver_runs,
+                ver_params,
+            )
             changed = True
             k = tr_i[tr]
             if 0 <= k < track_runs[tr, 1]:
@@ -541,9 +686,22 @@ def step(prof_f, const_mhz, run_i, run_f, run_cpu, run_cf, frame_work, track_run
 
 # --- power (model-params.md §3; memlat.sim.power documents it) ---------------------------
 
+
 @register_jitable
-def window_energy(prof_f, cpu_f, idle_mw, cluster_of, static_mw, busiest, span, busy_us,
-                  ddr_mw, llcc_mw, ddr_b, llcc_b):
+def window_energy(
+    prof_f: np.ndarray,
+    cpu_f: np.ndarray,
+    idle_mw: np.ndarray,
+    cluster_of: np.ndarray,
+    static_mw: np.ndarray,
+    busiest: np.ndarray,
+    span: float,
+    busy_us: np.ndarray,
+    ddr_mw: float,
+    llcc_mw: float,
+    ddr_b: float,
+    llcc_b: float,
+) -> tuple[float, float, float]:
     """(CPU J, DDR J, LLCC J) of a window of `span` us."""
     n = cpu_f.shape[1]
     mw_us = 0.0
@@ -566,8 +724,9 @@ def window_energy(prof_f, cpu_f, idle_mw, cluster_of, static_mw, busiest, span, 
 
 # --- policies (decisions.md §4; memlat.sim.policies documents each) ---------------------
 
+
 @register_jitable
-def snap_up(ladder, mhz):
+def snap_up(ladder: np.ndarray, mhz: float) -> int:
     """Index of the lowest OPP >= mhz (the top OPP when mhz is above the ladder)."""
     x = mhz - 1e-9
     i = 0
@@ -578,7 +737,17 @@ def snap_up(ladder, mhz):
 
 
 @register_jitable
-def static_map_bus(bus, req, sm_has, sm_keys, sm_vals, sm_nrows, sm_minmax, sm_level, ncfg):
+def static_map_bus(
+    bus: int,
+    req: np.ndarray,
+    sm_has: np.ndarray,
+    sm_keys: np.ndarray,
+    sm_vals: np.ndarray,
+    sm_nrows: np.ndarray,
+    sm_minmax: np.ndarray,
+    sm_level: np.ndarray,
+    ncfg: int,
+) -> float:
     """The static-map vote of one bus in kHz (or a level): max over CPUs of their map."""
     best = 0.0
     for c in range(min(req.shape[0], ncfg)):
@@ -600,11 +769,47 @@ def static_map_bus(bus, req, sm_has, sm_keys, sm_vals, sm_nrows, sm_minmax, sm_l
 
 
 @register_jitable
-def decide(pol_i, pol_f, st_f, st_i, cpu_f, cpu_i, deltas, dt_arr, ddr_ladder, llcc_ladder,
-           ddr_per_mhz, llcc_per_mhz, req, sm_has, sm_keys, sm_vals, sm_nrows, sm_minmax,
-           sm_level, sm_ncfg, gov_i, cmax, grp_ev, grp_adapt, grp_bus, mon_grp, mon_u,
-           mon_mask, mon_keys, mon_vals, mon_nrows, mon_minmax, ipm, gf, gfe, gbe, gwb,
-           targets, votes):
+def decide(
+    pol_i: np.ndarray,
+    pol_f: np.ndarray,
+    st_f: np.ndarray,
+    st_i: np.ndarray,
+    cpu_f: np.ndarray,
+    cpu_i: np.ndarray,
+    deltas: np.ndarray,
+    dt_arr: np.ndarray,
+    ddr_ladder: np.ndarray,
+    llcc_ladder: np.ndarray,
+    ddr_per_mhz: float,
+    llcc_per_mhz: float,
+    req: np.ndarray,
+    sm_has: np.ndarray,
+    sm_keys: np.ndarray,
+    sm_vals: np.ndarray,
+    sm_nrows: np.ndarray,
+    sm_minmax: np.ndarray,
+    sm_level: np.ndarray,
+    sm_ncfg: int,
+    gov_i: np.ndarray,
+    cmax: np.ndarray,
+    grp_ev: np.ndarray,
+    grp_adapt: np.ndarray,
+    grp_bus: np.ndarray,
+    mon_grp: np.ndarray,
+    mon_u: np.ndarray,
+    mon_mask: np.ndarray,
+    mon_keys: np.ndarray,
+    mon_vals: np.ndarray,
+    mon_nrows: np.ndarray,
+    mon_minmax: np.ndarray,
+    ipm: np.ndarray,
+    gf: np.ndarray,
+    gfe: np.ndarray,
+    gbe: np.ndarray,
+    gwb: np.ndarray,
+    targets: np.ndarray,
+    votes: np.ndarray,
+) -> None:
     """Set st_i I_DDR / I_LLCC (ladder indices) and I_QOS for the coming window."""
     kind = pol_i[PI_KIND]
     top_d = ddr_ladder.shape[0] - 1
@@ -618,12 +823,15 @@ def decide(pol_i, pol_f, st_f, st_i, cpu_f, cpu_i, deltas, dt_arr, ddr_ladder, l
         n = req.shape[0]
         for c in range(n):
             req[c] = cpu_f[C_MHZ, c] if cpu_i[CI_IN_PHASE, c] != 0 else 0.0
-        d = static_map_bus(B_DDR, req, sm_has, sm_keys, sm_vals, sm_nrows, sm_minmax,
-                           sm_level, sm_ncfg)
-        ll = static_map_bus(B_LLCC, req, sm_has, sm_keys, sm_vals, sm_nrows, sm_minmax,
-                            sm_level, sm_ncfg)
-        q = static_map_bus(B_QOS, req, sm_has, sm_keys, sm_vals, sm_nrows, sm_minmax,
-                           sm_level, sm_ncfg)
+        d = static_map_bus(
+            B_DDR, req, sm_has, sm_keys, sm_vals, sm_nrows, sm_minmax, sm_level, sm_ncfg
+        )
+        ll = static_map_bus(
+            B_LLCC, req, sm_has, sm_keys, sm_vals, sm_nrows, sm_minmax, sm_level, sm_ncfg
+        )
+        q = static_map_bus(
+            B_QOS, req, sm_has, sm_keys, sm_vals, sm_nrows, sm_minmax, sm_level, sm_ncfg
+        )
         st_i[I_DDR] = snap_up(ddr_ladder, d / 1000.0)
         st_i[I_LLCC] = snap_up(llcc_ladder, ll / 1000.0)
         st_i[I_QOS] = int(q)
@@ -660,9 +868,28 @@ def decide(pol_i, pol_f, st_f, st_i, cpu_f, cpu_i, deltas, dt_arr, ddr_ladder, l
             st_i[I_LLCC] = top_l
             st_i[I_QOS] = 1
         else:
-            governor_window(deltas, dt_arr, gov_i, cmax, grp_ev, grp_adapt, mon_grp, mon_u,
-                            mon_mask, mon_keys, mon_vals, mon_nrows, mon_minmax, ipm, gf,
-                            gfe, gbe, gwb, targets, votes)
+            governor_window(
+                deltas,
+                dt_arr,
+                gov_i,
+                cmax,
+                grp_ev,
+                grp_adapt,
+                mon_grp,
+                mon_u,
+                mon_mask,
+                mon_keys,
+                mon_vals,
+                mon_nrows,
+                mon_minmax,
+                ipm,
+                gf,
+                gfe,
+                gbe,
+                gwb,
+                targets,
+                votes,
+            )
             st_i[I_DDR] = top_d
             st_i[I_LLCC] = top_l
             st_i[I_QOS] = 1
@@ -678,14 +905,72 @@ def decide(pol_i, pol_f, st_f, st_i, cpu_f, cpu_i, deltas, dt_arr, ddr_ladder, l
 
 # --- the run loop ------------------------------------------------------------------------
 
-def run_loop(prof_f, const_mhz, idle_mw, cluster_of, static_mw, ddr_ladder, ddr_mw,
-             llcc_ladder, llcc_mw, run_i, run_f, run_cpu, run_cf, frame_work, track_runs,
-             tr_i, tr_f, cpu_f, cpu_i, st_f, st_i, cum, emitted, deltas, ver_runs,
-             ver_params, jit_u, pol_i, pol_f, sm_has, sm_keys, sm_vals, sm_nrows, sm_minmax,
-             sm_level, sm_ncfg, gov_i, cmax, grp_ev, grp_adapt, grp_bus, mon_grp, mon_u,
-             mon_mask, mon_keys, mon_vals, mon_nrows, mon_minmax, ipm, tl_t, tl_dt, tl_ddr,
-             tl_llcc, tl_qos, tl_ver, snap_on, sn_ver, sn_inst, sn_busy, sn_noncpu, ctr_on,
-             ctr_out, max_windows):
+
+def run_loop(
+    prof_f: np.ndarray,
+    const_mhz: np.ndarray,
+    idle_mw: np.ndarray,
+    cluster_of: np.ndarray,
+    static_mw: np.ndarray,
+    ddr_ladder: np.ndarray,
+    ddr_mw: np.ndarray,
+    llcc_ladder: np.ndarray,
+    llcc_mw: np.ndarray,
+    run_i: np.ndarray,
+    run_f: np.ndarray,
+    run_cpu: np.ndarray,
+    run_cf: np.ndarray,
+    frame_work: np.ndarray,
+    track_runs: np.ndarray,
+    tr_i: np.ndarray,
+    tr_f: np.ndarray,
+    cpu_f: np.ndarray,
+    cpu_i: np.ndarray,
+    st_f: np.ndarray,
+    st_i: np.ndarray,
+    cum: np.ndarray,
+    emitted: np.ndarray,
+    deltas: np.ndarray,
+    ver_runs: np.ndarray,
+    ver_params: np.ndarray,
+    jit_u: np.ndarray,
+    pol_i: np.ndarray,
+    pol_f: np.ndarray,
+    sm_has: np.ndarray,
+    sm_keys: np.ndarray,
+    sm_vals: np.ndarray,
+    sm_nrows: np.ndarray,
+    sm_minmax: np.ndarray,
+    sm_level: np.ndarray,
+    sm_ncfg: int,
+    gov_i: np.ndarray,
+    cmax: np.ndarray,
+    grp_ev: np.ndarray,
+    grp_adapt: np.ndarray,
+    grp_bus: np.ndarray,
+    mon_grp: np.ndarray,
+    mon_u: np.ndarray,
+    mon_mask: np.ndarray,
+    mon_keys: np.ndarray,
+    mon_vals: np.ndarray,
+    mon_nrows: np.ndarray,
+    mon_minmax: np.ndarray,
+    ipm: np.ndarray,
+    tl_t: np.ndarray,
+    tl_dt: np.ndarray,
+    tl_ddr: np.ndarray,
+    tl_llcc: np.ndarray,
+    tl_qos: np.ndarray,
+    tl_ver: np.ndarray,
+    snap_on: bool,
+    sn_ver: np.ndarray,
+    sn_inst: np.ndarray,
+    sn_busy: np.ndarray,
+    sn_noncpu: np.ndarray,
+    ctr_on: bool,
+    ctr_out: np.ndarray,
+    max_windows: int,
+) -> tuple[int, int]:
     """Run windows until the workload is done (DONE) or an output array is full
     (NEED_ROOM: grow it and call again; every piece of state lives in the arrays).
 
@@ -717,34 +1002,122 @@ def run_loop(prof_f, const_mhz, idle_mw, cluster_of, static_mw, ddr_ladder, ddr_
     cap = tl_t.shape[0]
     if st_i[I_W] == 0 and st_i[I_VER] == 0:  # a fresh run: every track loads its first phase
         for tr in range(tr_i.shape[0]):
-            advance_track(tr, 0.0, run_i, run_f, run_cpu, run_cf, track_runs, tr_i, tr_f,
-                          cpu_f, cpu_i, st_f, st_i, ver_runs, ver_params)
+            advance_track(
+                tr,
+                0.0,
+                run_i,
+                run_f,
+                run_cpu,
+                run_cf,
+                track_runs,
+                tr_i,
+                tr_f,
+                cpu_f,
+                cpu_i,
+                st_f,
+                st_i,
+                ver_runs,
+                ver_params,
+            )
     while True:
         w = st_i[I_W]
         if w >= max_windows:
             return NEED_ROOM, 1
         if st_i[I_ROWS] >= cap or (jit_u.shape[0] > 0 and w >= jit_u.shape[0]):
             return NEED_ROOM, 0
-        decide(pol_i, pol_f, st_f, st_i, cpu_f, cpu_i, deltas, dt_arr, ddr_ladder,
-               llcc_ladder, ddr_per_mhz, llcc_per_mhz, req, sm_has, sm_keys, sm_vals,
-               sm_nrows, sm_minmax, sm_level, sm_ncfg, gov_i, cmax, grp_ev, grp_adapt,
-               grp_bus, mon_grp, mon_u, mon_mask, mon_keys, mon_vals, mon_nrows, mon_minmax,
-               ipm, gf, gfe, gbe, gwb, targets, votes)
+        decide(
+            pol_i,
+            pol_f,
+            st_f,
+            st_i,
+            cpu_f,
+            cpu_i,
+            deltas,
+            dt_arr,
+            ddr_ladder,
+            llcc_ladder,
+            ddr_per_mhz,
+            llcc_per_mhz,
+            req,
+            sm_has,
+            sm_keys,
+            sm_vals,
+            sm_nrows,
+            sm_minmax,
+            sm_level,
+            sm_ncfg,
+            gov_i,
+            cmax,
+            grp_ev,
+            grp_adapt,
+            grp_bus,
+            mon_grp,
+            mon_u,
+            mon_mask,
+            mon_keys,
+            mon_vals,
+            mon_nrows,
+            mon_minmax,
+            ipm,
+            gf,
+            gfe,
+            gbe,
+            gwb,
+            targets,
+            votes,
+        )
         d_idx = st_i[I_DDR]
         l_idx = st_i[I_LLCC]
         ver0 = st_i[I_VER]
         t0 = st_f[S_T]
-        step(prof_f, const_mhz, run_i, run_f, run_cpu, run_cf, frame_work, track_runs, tr_i,
-             tr_f, cpu_f, cpu_i, st_f, st_i, cum, emitted, deltas, ver_runs, ver_params,
-             jit_u, ddr_ladder[d_idx], llcc_ladder[l_idx], inst, busy_us, scratch, pi, acc,
-             tau)
+        step(
+            prof_f,
+            const_mhz,
+            run_i,
+            run_f,
+            run_cpu,
+            run_cf,
+            frame_work,
+            track_runs,
+            tr_i,
+            tr_f,
+            cpu_f,
+            cpu_i,
+            st_f,
+            st_i,
+            cum,
+            emitted,
+            deltas,
+            ver_runs,
+            ver_params,
+            jit_u,
+            ddr_ladder[d_idx],
+            llcc_ladder[l_idx],
+            inst,
+            busy_us,
+            scratch,
+            pi,
+            acc,
+            tau,
+        )
         st_i[I_W] = w + 1
         done = st_i[I_DONE] != 0
         span = dt if not done else max(0.0, st_f[S_FINISH] - t0)
         if span > 0:
             e_cpu, e_ddr, e_llcc = window_energy(
-                prof_f, cpu_f, idle_mw, cluster_of, static_mw, busiest, span, busy_us,
-                ddr_mw[d_idx], llcc_mw[l_idx], st_f[S_DDR_B], st_f[S_LLCC_B])
+                prof_f,
+                cpu_f,
+                idle_mw,
+                cluster_of,
+                static_mw,
+                busiest,
+                span,
+                busy_us,
+                ddr_mw[d_idx],
+                llcc_mw[l_idx],
+                st_f[S_DDR_B],
+                st_f[S_LLCC_B],
+            )
             st_f[S_E_CPU] += e_cpu
             st_f[S_E_DDR] += e_ddr
             st_f[S_E_LLCC] += e_llcc
@@ -790,5 +1163,3 @@ def run_loop_compiled() -> Any:
     """The numba-compiled run_loop (compiled on first use, then loaded from the disk
     cache next to this module)."""
     return _jit("run_loop", run_loop)
-
-

@@ -32,7 +32,7 @@ from memlat.sim.profile import SimProfile
 from memlat.sim.profile import load_profile as load_sim_profile
 from memlat.sim.results import RunResult, Snapshots, Timeline
 from memlat.sim.tuning import Tunables, tune_soc
-from memlat.sim.workload import Workload
+from memlat.sim.workload import Workload, parse_workloads
 
 Path_ = Literal["compiled", "python"]
 DEFAULT_ORACLE_BUDGET = 0.05  # decision: 5 % slowdown (docs/simulation.md)
@@ -338,10 +338,14 @@ def simulate(soc: str | SocConfig | SimSetup, workload: Workload, policy: Policy
     cap = max(64, int(wp.nominal_us / dt * 1.25) + 16)
     jit_rng = np.random.default_rng([seed, 2])
     jit_u = jit_rng.uniform(-1.0, 1.0, (cap, n)) if wp.jitter else np.zeros((0, n))
-    tl: list[np.ndarray] = [np.zeros(cap), np.zeros(cap), np.zeros(cap, np.int16), np.zeros(cap, np.int16),
-          np.zeros(cap, np.int8), np.zeros(cap, np.int32)]
+    # timeline: start s, length s, DDR / LLCC ladder index, QoS level, phase version
+    tl: list[np.ndarray] = [np.zeros(cap), np.zeros(cap), np.zeros(cap, np.int16),
+                            np.zeros(cap, np.int16), np.zeros(cap, np.int8),
+                            np.zeros(cap, np.int32)]
     scap = cap if snapshots else 0
-    sn: list[np.ndarray] = [np.zeros(scap, np.int32), np.zeros((scap, n)), np.zeros((scap, n)), np.zeros(scap)]
+    # snapshots: version at the window end, instructions and busy us per CPU, non-CPU B
+    sn: list[np.ndarray] = [np.zeros(scap, np.int32), np.zeros((scap, n)),
+                            np.zeros((scap, n)), np.zeros(scap)]
     ctr = np.zeros((cap if counters else 0, n, N_COUNTERS), np.uint64)
     gov = pp.gov
     ipm = np.zeros((n, max(int(gov[0][K.G_NGROUPS]), 1)), np.uint64)
@@ -401,8 +405,6 @@ def simulate(soc: str | SocConfig | SimSetup, workload: Workload, policy: Policy
 
 def warm() -> None:
     """Compile (or load from the disk cache) the kernel now, on a tiny run."""
-    from memlat.sim.workload import parse_workloads
-
     wl = parse_workloads({"workloads": [{"name": "warm", "phases": [
         {"name": "warm", "duration_s": 0.008, "cpu_mhz": 1000, "cpi0": 1.0,
          "mpki_llcc": 1.0, "mpki_ddr": 0.5}]}]}, "warm-up")["warm"]
