@@ -111,3 +111,22 @@ def test_sim_profile_errors_name_file_and_field(tmp_path):
     assert err.value.location == "ddr.channels"
     with pytest.raises(ConfigError, match="no built-in simulation profile"):
         load_profile("nosuchsoc")
+
+
+def test_yaml_cache_rereads_a_changed_file_and_hands_out_copies(tmp_path):
+    from memlat.yamlfile import read_yaml
+
+    path = tmp_path / "w.yaml"
+    path.write_text("a: 1\n")
+    first = read_yaml(path)
+    first["a"] = 99  # the caller's copy: the cache is not touched
+    assert read_yaml(path) == {"a": 1}
+    path.write_text("a: 22\nb: [1, 2]\n")  # new size: parsed again
+    assert read_yaml(path) == {"a": 22, "b": [1, 2]}
+
+
+def test_cli_run_lists_the_simulator_policies():
+    from memlat.cli.run import POLICIES as CLI_POLICIES
+    from memlat.sim.policies import POLICIES
+
+    assert CLI_POLICIES == POLICIES
