@@ -91,7 +91,8 @@ N_ST_F = 15
 I_W, I_ROWS, I_VER, I_FRAMES_LIVE, I_HAS_OBS, I_DDR, I_LLCC, I_QOS = 0, 1, 2, 3, 4, 5, 6, 7
 I_BW_BELOW_DDR, I_BW_BELOW_LLCC, I_DONE = 8, 9, 10
 I_KEY_DDR, I_KEY_LLCC, I_KEY_VER = 11, 12, 13  # the key of the C_RATE0 memo (-1: none)
-N_ST_I = 14
+I_JIT_BASE = 14  # window of jit_u's first row (the jitter arrives in chunks)
+N_ST_I = 15
 # track state: tr_i[t] = (current run index within the track, -1 before the first);
 # tr_f[t] = (phase start us, finish us or -1)
 TF_START, TF_FINISH = 0, 1
@@ -542,7 +543,7 @@ def step(
         return
     jit = scratch[6]
     epoch = scratch[7]
-    jitter_row(cpu_f, jit_u, w, jit)
+    jitter_row(cpu_f, jit_u, w - st_i[I_JIT_BASE], jit)
     l_llcc, l_ddr = costs(
         prof_f,
         cpu_f,
@@ -653,7 +654,7 @@ def step(
         if changed:
             # new phases run at this window's latencies (and this window's jitter draw)
             flush(acc, epoch, pi, inst)
-            jitter_row(cpu_f, jit_u, w, jit)
+            jitter_row(cpu_f, jit_u, w - st_i[I_JIT_BASE], jit)
             per_instruction(cpu_f, l_llcc, l_ddr, jit, pi)
     flush(acc, epoch, pi, inst)
     st_f[S_T] = t1
@@ -1023,7 +1024,8 @@ def run_loop(
         w = st_i[I_W]
         if w >= max_windows:
             return NEED_ROOM, 1
-        if st_i[I_ROWS] >= cap or (jit_u.shape[0] > 0 and w >= jit_u.shape[0]):
+        if st_i[I_ROWS] >= cap or (jit_u.shape[0] > 0
+                                   and w - st_i[I_JIT_BASE] >= jit_u.shape[0]):
             return NEED_ROOM, 0
         decide(
             pol_i,

@@ -37,6 +37,7 @@ from memlat.sim.workload import Workload, parse_workloads
 Path_ = Literal["compiled", "python"]
 DEFAULT_ORACLE_BUDGET = 0.05  # decision: 5 % slowdown (docs/simulation.md)
 MAX_WINDOWS = 2_000_000  # a runaway guard: a run this long means a stuck workload
+_JIT_ROWS = 4096  # windows of jitter per chunk (400 KB on 12 CPUs)
 
 
 @dataclass(slots=True)
@@ -336,8 +337,10 @@ def simulate(soc: str | SocConfig | SimSetup, workload: Workload, policy: Policy
     emitted = np.zeros((n, 5))
     deltas = np.zeros((n, N_COUNTERS), np.uint64)
     cap = max(64, int(wp.nominal_us / dt * 1.25) + 16)
+    # per-window jitter, drawn up front from one seeded stream in chunks of _JIT_ROWS
+    # windows (the next chunk continues the stream, so the values do not depend on it)
     jit_rng = np.random.default_rng([seed, 2])
-    jit_u = jit_rng.uniform(-1.0, 1.0, (cap, n)) if wp.jitter else np.zeros((0, n))
+    jit_u = jit_rng.uniform(-1.0, 1.0, (_JIT_ROWS, n)) if wp.jitter else np.zeros((0, n))
     # timeline: start s, length s, DDR / LLCC ladder index, QoS level, phase version
     tl: list[np.ndarray] = [np.zeros(cap), np.zeros(cap), np.zeros(cap, np.int16),
                             np.zeros(cap, np.int16), np.zeros(cap, np.int8),
@@ -373,8 +376,9 @@ def simulate(soc: str | SocConfig | SimSetup, workload: Workload, policy: Policy
                 sn = [_grow(a, cap) for a in sn]
             if counters:
                 ctr = _grow(ctr, cap)
-        if wp.jitter and st_i[K.I_W] >= jit_u.shape[0]:
-            jit_u = np.vstack([jit_u, jit_rng.uniform(-1.0, 1.0, (jit_u.shape[0], n))])
+        if wp.jitter and st_i[K.I_W] - st_i[K.I_JIT_BASE] >= jit_u.shape[0]:
+            st_i[K.I_JIT_BASE] += jit_u.shape[0]
+            jit_u = jit_rng.uniform(-1.0, 1.0, (_JIT_ROWS, n))
     rows = int(st_i[K.I_ROWS])
     vers = tl[5][:rows]
     first_seen = np.unique(vers, return_index=True)
