@@ -8,6 +8,7 @@ the caller can advance platform time; other URIs reach a platform elsewhere
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,9 @@ class Session:
     platform: Any = None
     result: ProbeResult | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    #: opens a new agent on the same platform (None for inproc): the probe's one retry
+    #: of STOP_TIMER after a lost connection
+    reconnect: Callable[[], Agent] | None = None
 
     @property
     def now_ms(self) -> int:
@@ -54,7 +58,8 @@ class Session:
 
     def probe(self, on_error: ErrorPolicy | None = None) -> ProbeResult:
         """Run the probe (memlat.agent.probe.probe) and keep its result."""
-        self.result = probe(self.agent, self.soc, self.dialect, on_error=on_error)
+        self.result = probe(self.agent, self.soc, self.dialect, on_error=on_error,
+                            reconnect=self.reconnect)
         return self.result
 
     def advance_to(self, t_ms: int) -> None:
@@ -109,4 +114,10 @@ def open_session(*, soc: str | SocConfig | None = None, dts: Path | str | None =
         from memlat.transports.uri import open_transport
 
         tr = open_transport(transport)
+
+        def reconnect() -> Agent:
+            return make_agent(open_transport(transport), d)
+
+        return Session(cfg, d, make_agent(tr, d), clock, service, platform,
+                       reconnect=reconnect)
     return Session(cfg, d, make_agent(tr, d), clock, service, platform)
