@@ -150,12 +150,12 @@ class UnixFrontEnd(PollingFrontEnd):
         client = self._clients.pop(fd, None)
         if client is None:
             return
+        if why:  # logged before the close the client may be waiting to see
+            log.warning("%s: dropping client fd %d: %s", self.name, fd, why)
         with contextlib.suppress(KeyError, ValueError):
             self._poller.unregister(fd)
         with contextlib.suppress(OSError):
             client.sock.close()
-        if why:
-            log.warning("%s: dropping client fd %d: %s", self.name, fd, why)
 
     # -- per client -------------------------------------------------------------------
     def _event(self, fd: int, ev: int) -> None:
@@ -216,9 +216,9 @@ class UnixFrontEnd(PollingFrontEnd):
 
     def _after_turn(self, fd: int, client: _Client) -> None:
         if len(client.out) > self.out_limit:
-            self.cut_off += 1
             self._drop(fd, f"not reading its replies ({len(client.out)} bytes unsent, limit "
                            f"{self.out_limit}); disconnected")
+            self.cut_off += 1
             return
         want = _IN | _OUT if client.out else _IN
         if want != client.events:
