@@ -65,7 +65,7 @@ def served() -> Iterator[tuple[Path, CpucpService]]:
 
 
 def test_lost_connection_during_sub_vendor_is_a_transport_error(served) -> None:
-    path, service = served
+    path, _service = served
     agent = make_agent(CutAt(path, 0x10, 0x4), Dialect.V8)  # DISCOVER_SUB_VENDOR
     result = probe(agent, CFG)
     summary = result.summary()

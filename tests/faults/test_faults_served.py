@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from memlat.bench import SUITES
-from memlat.bench import faults
+from memlat.bench import SUITES, faults
 from memlat.errors import TransportError
 from memlat.frontends.unix import UnixFrontEnd
 from memlat.scmi.agent import Agent

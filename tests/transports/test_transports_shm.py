@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import fcntl
+import os
 import stat
 import struct
 import time
