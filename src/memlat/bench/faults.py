@@ -187,7 +187,8 @@ def unix_crowd(probes: int = 20, flooders: int = 20, idle: int = 200) -> dict[st
     platform = probed_platform()
     with _short_dir() as d:
         path = d / "s.sock"
-        front = UnixFrontEnd(platform, path).start()
+        front = UnixFrontEnd(platform, path)
+        front.start()
         socks: list[socket.socket] = []
         stop = threading.Event()
         try:
@@ -251,7 +252,8 @@ def unix_emfile(connections: int = 60, nofile: int = 48) -> dict[str, int]:
             deadline = time.monotonic() + 30
             while not path.exists():
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"platform did not start: {proc.stderr.read()}")
+                    err = proc.stderr.read() if proc.stderr is not None else ""
+                    raise RuntimeError(f"platform did not start: {err}")
                 time.sleep(0.02)
             for _ in range(connections):
                 sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -315,7 +315,8 @@ class ShmTransport(Transport):
                 for fd, _ev in events:
                     if fd == self._ctl.fileno():
                         self._check_peer()
-                if any(fd != self._ctl.fileno() for fd, _ev in events):
+                if self._p2a is not None and any(fd != self._ctl.fileno()
+                                                 for fd, _ev in events):
                     self._p2a.clear()
                     if self.area.is_free:  # otherwise: spurious IRQ, ignored like Linux
                         return self._take_reply()
