@@ -22,7 +22,8 @@ from memlat.cpucp.boot import make_cpucp_platform
 from memlat.cpucp.service import CpucpService
 from memlat.errors import TransportError
 from memlat.frontends.unix import UnixFrontEnd
-from memlat.qcom.ids import Dialect, QcomMessage
+from memlat.qcom.dialect import Dialect
+from memlat.qcom.ids import QcomMessage
 from memlat.scmi.header import Header
 from memlat.scmi.protocols.identity import PlatformIdentity
 from memlat.scmi.smt import MAX_PAYLOAD_LINUX
@@ -58,7 +59,7 @@ class CutAt(UnixTransport):
 
 @pytest.fixture
 def served() -> Iterator[tuple[Path, CpucpService]]:
-    platform, service = make_cpucp_platform(CFG)
+    platform, service = make_cpucp_platform(CFG.hardware())
     path = Path("/tmp") / f"mlf-{os.getpid()}-agent.sock"
     with UnixFrontEnd(platform, path):
         yield path, service
@@ -88,7 +89,7 @@ class NoVersionValue(InProcessTransport):
 
 
 def test_success_without_its_value_is_a_protocol_error_naming_the_field() -> None:
-    platform, _ = make_cpucp_platform(CFG)
+    platform, _ = make_cpucp_platform(CFG.hardware())
     result = probe(make_agent(NoVersionValue(platform), Dialect.V8), CFG)
     summary = result.summary()
     assert "protocol error" in summary and "u32 version field" in summary
@@ -99,7 +100,8 @@ def test_success_without_its_value_is_a_protocol_error_naming_the_field() -> Non
 
 @pytest.mark.parametrize("vendor", ["Qua1comm", "garbage?\x7f", "", "ARM"])
 def test_garbage_vendor_refuses_to_bind_0x80(vendor: str) -> None:
-    platform, service = make_cpucp_platform(PlatformIdentity(vendor=vendor), soc=CFG)
+    platform, service = make_cpucp_platform(CFG.hardware(),
+                                           identity=PlatformIdentity(vendor=vendor))
     result = probe(make_agent(InProcessTransport(platform), Dialect.V8), CFG)
     assert f"platform vendor {vendor!r} is not 'Qualcomm'" in result.summary()
     assert "would not bind vendor protocol 0x80" in result.summary()
@@ -107,7 +109,8 @@ def test_garbage_vendor_refuses_to_bind_0x80(vendor: str) -> None:
 
 
 def test_vendor_match_ignores_case_as_linux_does() -> None:
-    platform, _ = make_cpucp_platform(PlatformIdentity(vendor="QUALCOMM"), soc=CFG)
+    platform, _ = make_cpucp_platform(CFG.hardware(),
+                                       identity=PlatformIdentity(vendor="QUALCOMM"))
     assert probe(make_agent(InProcessTransport(platform), Dialect.V8), CFG).ok
 
 
@@ -151,5 +154,5 @@ def test_lost_start_timer_with_continue_policy_is_unknown_not_not_started(served
 
 
 def test_channel_limit_matches_the_agent_limit() -> None:
-    platform, _ = make_cpucp_platform(CFG)
+    platform, _ = make_cpucp_platform(CFG.hardware())
     assert platform.max_msg_size == MAX_PAYLOAD_LINUX == 104

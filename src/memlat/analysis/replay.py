@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from memlat.agent.offline import programmed_governor
+from memlat.config.profiles import load_profile
 from memlat.errors import ConfigError
 from memlat.governor.spec import UNUSED_EVENT, GovernorConfig
 
@@ -20,17 +22,9 @@ _HW_NAMES = {0: "ddr", 1: "llcc", 2: "ddr_qos", 3: "ddr_qos_mobile"}
 
 
 def governor_config_for_soc(name: str) -> GovernorConfig:
-    """The GovernorConfig the emulated firmware holds for SoC profile `name`.
-
-    Adapter over memlat.config (load_profile + governor_config), kept here so replay
-    does not depend on how the profile layer spells it.
-    """
-    try:
-        from memlat.config.governor import governor_config
-        from memlat.config.profiles import load_profile
-    except ImportError as exc:  # the profile layer is not installed in this tree
-        raise ConfigError(f"SoC profiles are not available ({exc})", location="soc") from exc
-    return governor_config(load_profile(name))
+    """The GovernorConfig the emulated firmware holds once SoC profile `name` (or YAML
+    file) was probed into it (`memlat.agent.offline.programmed_governor`)."""
+    return programmed_governor(load_profile(name))
 
 
 def group_names(config: GovernorConfig) -> list[str]:

@@ -75,7 +75,7 @@ def probed_platform() -> Platform:
     """A CPUCP platform for x1e80100 after a full probe over inproc (running)."""
     session = open_session(soc=SOC)
     result = session.probe()
-    if not result.ok:
+    if not result.ok or session.platform is None:
         raise RuntimeError(result.summary())
     return session.platform
 

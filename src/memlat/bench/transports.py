@@ -27,7 +27,7 @@ from typing import Any
 
 from memlat.cpucp.boot import make_cpucp_platform
 from memlat.scmi.agent import Agent
-from memlat.scmi.protocols.base import BASE_PROTOCOL_ID as BASE_PROTOCOL
+from memlat.scmi.platform import BASE_PROTOCOL_ID as BASE_PROTOCOL
 
 PROTOCOL_VERSION = 0x0  # every SCMI protocol's message 0 (protocol.md §1.2)
 

@@ -197,8 +197,7 @@ def _cpus(ctx: _Ctx) -> _Cpus:
         top = None
         if "operating-points-v2" in n.props:
             table = ctx.phandles(n, "operating-points-v2")[0]
-            hz = [_opp_hz(ctx, o) for o in _opps(table)]
-            hz = [h for h in hz if h is not None]
+            hz = [h for h in (_opp_hz(ctx, o) for o in _opps(table)) if h is not None]
             top = math.ceil(max(hz) / 1_000_000) if hz else None
         max_mhz[i] = top
     return _Cpus(nodes, cluster, max_mhz)

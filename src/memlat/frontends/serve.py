@@ -78,7 +78,7 @@ def serve(platform: Platform, *, unix: str | None = None, shm: str | None = None
             _log_exchange(agent_id, command, reply)
 
     platform.observers.append(observe)
-    previous: dict[int, Any] = {}
+    previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, lambda *_: stop.set())

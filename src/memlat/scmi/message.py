@@ -39,7 +39,7 @@ class Message:
                 offset=4,
                 field="status",
             )
-        return struct.unpack_from("<i", self.payload)[0]
+        return int(struct.unpack_from("<i", self.payload)[0])
 
     @property
     def values(self) -> bytes:
