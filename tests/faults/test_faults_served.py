@@ -38,6 +38,7 @@ def test_fuzz_refused_commands_change_no_state_cpucp_included() -> None:
     assert got["refused_state_changes"] == 0
     # the mix reaches every outcome, so the zeros above are not vacuous
     assert got["refused"] > 1000 and got["successes"] > 100 and got["transport_refusals"] > 0
+    assert got["qcom_refused"] > 1000 and got["qcom_successes"] > 100  # the CPUCP is hit
 
 
 def test_probes_succeed_among_non_readers_and_idle_connections(

@@ -122,12 +122,14 @@ def fuzz(messages: int = 100_000, seed: int = 17) -> dict[str, int]:
     Returns counts: messages, exceptions, malformed (a reply that is not header + status
     [+ values] with a known status, or a refusal with values), refused (non-SUCCESS),
     refused_state_changes (refused commands after which Platform.state() differed),
-    transport_refusals (no reply owed), successes.
+    transport_refusals (no reply owed), successes; qcom_successes and qcom_refused count
+    the protocol 0x80 share.
     """
     rng = random.Random(seed)
     platform = probed_platform()
     out = dict.fromkeys(("messages", "exceptions", "malformed", "refused",
-                         "refused_state_changes", "transport_refusals", "successes"), 0)
+                         "refused_state_changes", "transport_refusals", "successes",
+                         "qcom_successes", "qcom_refused"), 0)
     state = platform.state()
     for _ in range(messages):
         data = _message(rng)
@@ -150,8 +152,10 @@ def fuzz(messages: int = 100_000, seed: int = 17) -> dict[str, int]:
                 out["malformed"] += 1
             elif status == Status.SUCCESS:
                 out["successes"] += 1
+                out["qcom_successes"] += data[1] >> 2 | (data[2] & 0x3) << 6 == 0x80
             else:
                 out["refused"] += 1
+                out["qcom_refused"] += data[1] >> 2 | (data[2] & 0x3) << 6 == 0x80
                 out["malformed"] += len(reply) != 8
                 out["refused_state_changes"] += after != state
         state = after
