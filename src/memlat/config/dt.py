@@ -27,6 +27,7 @@ from typing import Any
 from devicetree import dtlib
 
 from memlat.config.model import SocConfig, parse_soc
+from memlat.config.profiles import profile_for_compatible
 from memlat.errors import ConfigError
 
 RFC_IPM_CEIL = 20_000_000  # hard-coded by the RFC driver (protocol.md §4.3)
@@ -233,8 +234,6 @@ def _strings(node: dtlib.Node, name: str) -> list[str]:
 
 
 def _identity(ctx: _Ctx) -> dict[str, Any]:
-    from memlat.config.profiles import profile_for_compatible
-
     root = ctx.dt.root
     compatible = _strings(root, "compatible")
     model = _strings(root, "model")
