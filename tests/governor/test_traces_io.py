@@ -131,3 +131,11 @@ def test_frame_has_every_standard_column() -> None:
     df = trace_to_frame(CounterTrace(dt_us=np.zeros((1, 1), np.int64),
                                      deltas=np.zeros((1, 1, 9), np.uint64)))
     assert df.columns == ["window", "cpu", "dt_us", "ev0", "ev1", "ev2", "ev3", "ev5"]
+
+
+def test_cli_limits_match_the_library() -> None:
+    from memlat.cli import trace as cli_trace
+    from memlat.traces import validate
+
+    assert (cli_trace.MAX_WINDOWS, cli_trace.MAX_CPUS) == (validate.MAX_WINDOWS,
+                                                         validate.MAX_CPUS)

@@ -32,6 +32,8 @@ def show(
                                       "default: a synthetic CPU-frequency staircase."),
     out: Path | None = typer.Option(None, "--out", help="Also write <out>/<bus>/<file>."),
     bus: list[str] = typer.Option(None, "--bus", help="Only these buses (ddr, llcc, ...)."),
+    fmt: str = typer.Option("auto", "--format",
+                            help="--trace format: auto (detected), csv, parquet, perf."),
 ) -> None:
     """Probe the emulated platform, poll it for --duration-ms, print each bus's files."""
     from memlat.agent.devfreq import write_tree
@@ -44,7 +46,7 @@ def show(
         if trace is not None:
             from memlat.traces.io import read_trace
 
-            source = TraceSource(read_trace(trace))
+            source = TraceSource(read_trace(trace, fmt=fmt))
         session = open_session(soc=soc, dialect=dialect, source=source)
         result = session.probe()
     except MemlatError as exc:

@@ -185,11 +185,9 @@ def detect_format(path: str | Path) -> tuple[str, str]:
                 if _PERF_TIME_RE.match(text) or text.split(",")[0].strip() == "summary":
                     return "perf", f"line {n} starts with a perf interval timestamp"
                 return "csv", f"line {n} is a header, not a perf interval timestamp"
-                if n > 10_000:
-                    break
     except OSError as exc:
         raise ConfigError(f"cannot read trace: {exc.strerror}", source=str(p)) from None
-    return "csv", "no data line"
+    return "empty", "no line other than comments and blank lines"
 
 
 def _batches(path: Path, fmt: str, source: str) -> Iterator[pl.DataFrame]:
@@ -206,6 +204,8 @@ def _batches(path: Path, fmt: str, source: str) -> Iterator[pl.DataFrame]:
             yield batch
         if empty:
             yield pl.DataFrame(schema=schema)
+    except pl.exceptions.NoDataError:
+        raise ConfigError("no windows: the file is empty", source=source) from None
     except (OSError, pl.exceptions.PolarsError) as exc:
         what = "Parquet" if fmt == "parquet" else "CSV"
         raise ConfigError(f"cannot read trace as {what}: {str(exc).splitlines()[0]}",
@@ -232,6 +232,8 @@ def _read(path: str | Path, *, dense: bool, fmt: str, ncpus: int | None,
         raise ConfigError("no such trace file", source=source)
     if fmt == "auto":
         fmt, reason = detect_format(p)
+        if fmt == "empty":
+            raise ConfigError(f"no windows: {reason}", source=source)
     else:
         reason = "--format given"
     info = TraceInfo(source, fmt, reason)

@@ -14,8 +14,8 @@ version and source function that prints it):
 * `summary`: the totals printed at the end with `--summary` (perf >= 5.7): prefixed
   `summary` since perf 5.13 (commit "perf stat: Align CSV output for summary mode",
   `printout()`), without a time field before that or with `--no-csv-summary`. Skipped.
-* `comment` (`# started on ...`, written by `-o FILE`), `blank`, and `header` (the
-  `time,cpu,...` line of `--metric-only`): skipped.
+* `comment` (`# started on ...`, written by `-o FILE`) and `blank`: skipped.
+* the `time,cpu,...` header of `--metric-only` output: refused (no counts follow).
 
 Only per-CPU rows (`-A`, id `CPU<n>`) can be replayed: the governor needs each CPU's
 counts. Rows aggregated over CPUs (no `-A`; `--per-core`, `--per-die`, `--per-socket`,
@@ -89,8 +89,7 @@ _AGGREGATIONS: tuple[tuple[re.Pattern[str], str], ...] = (
 _THREAD_RE = re.compile(r"^.+-\d+$")
 _UNIQUIFIED_RE = re.compile(r"\s*\[[^\]]*\]$")  # "cycles [cpu_core]" (uniquify_event_name)
 
-ROW_KINDS = ("counter", "metric-only", "summary", "comment", "blank", "header",
-             "unknown-event")
+ROW_KINDS = ("counter", "metric-only", "summary", "comment", "blank", "unknown-event")
 
 
 @dataclass
@@ -231,8 +230,10 @@ def parse_perf(lines: Iterable[str], *, source: str = "<perf>",
             report.rows["summary"] += 1  # aligned (5.13+) or without time (5.7-5.12)
             continue
         if first == "time" and not stamps:
-            report.rows["header"] += 1  # --metric-only header (print_metric_headers_csv)
-            continue
+            # print_metric_headers_csv(): only --metric-only prints a CSV header
+            raise ConfigError("perf stat --metric-only output has metrics but no counts; "
+                              "record with perf stat -I <ms> -x, -A (without --metric-only)",
+                              source=source, location=f"line {lineno}")
         if not _TIME_RE.match(first):
             raise ConfigError(f"first field {first!r} is not an interval timestamp "
                               "(expected perf stat -I <ms> -x, output)", source=source,
