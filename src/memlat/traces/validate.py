@@ -61,14 +61,18 @@ def _to_int(col: pl.Series, dtype: pl.DataType, source: str, base: int = 0) -> p
     if col.null_count():
         raise fail(col.is_null(), "empty cell")
     if col.dtype == pl.String:
-        text = col.str.strip_chars()
-        bad = text.cast(dtype, strict=False).is_null()
+        cast = col.cast(dtype, strict=False)
+        bad = cast.is_null()
+        if bad.any():  # perhaps only padding: try again on the stripped text
+            text = col.str.strip_chars()
+            cast = text.cast(dtype, strict=False)
+            bad = cast.is_null()
         if bad.any():
             value = text[int(bad.arg_true()[0])]
             negative = re.fullmatch(r"-\d+", value) is not None
             what = "is negative" if negative else "is not a non-negative integer"
             raise fail(bad, f"value {value!r} {what}")
-        return text.cast(dtype)
+        return cast
     if col.dtype.is_integer():
         if col.dtype.is_signed_integer() and (col < 0).any():
             raise fail(col < 0, "value {value} is negative")
@@ -147,60 +151,69 @@ def validate_batch(df: pl.DataFrame, state: BatchState, *, source: str,
     out = pl.DataFrame(cols)
     if out.height == 0:
         return out
-    window = out["window"]
-    step = window.diff().fill_null(window[0] - state.window)
-    bad = (step < 0) | (step > 1)
-    if bad.any():
-        i = int(bad.arg_true()[0])
-        w = int(window[i])
-        prev = state.window if i == 0 else int(window[i - 1])
-        if w < prev:
-            why = f"windows out of order: window {w} follows window {prev}"
+    w = out["window"].to_numpy()
+    c = out["cpu"].to_numpy()
+    dt = out["dt_us"].to_numpy()
+    step = np.diff(w, prepend=state.window)
+    bad = np.flatnonzero((step < 0) | (step > 1))
+    if bad.size:
+        i = int(bad[0])
+        prev = state.window if i == 0 else int(w[i - 1])
+        if w[i] < prev:
+            why = f"windows out of order: window {w[i]} follows window {prev}"
         elif prev < 0:
-            why = (f"the first window is {w}: window numbers start at 0 and count up by 1 "
-                   "(a window where every CPU was idle is still written, with zero deltas)")
+            why = (f"the first window is {w[i]}: window numbers start at 0 and count up by "
+                   "1 (a window where every CPU was idle is still written, with zero deltas)")
         else:
-            why = (f"window {w} follows window {prev}: window numbers count up by 1 "
+            why = (f"window {w[i]} follows window {prev}: window numbers count up by 1 "
                    "(a window where every CPU was idle is still written, with zero deltas)")
         raise ConfigError(why, source=source, location=at("window", i))
-    last = int(window[-1])
+    last = int(w[-1])
     if last >= max_windows:
-        i = int((window >= max_windows).arg_true()[0])
-        raise ConfigError(f"window {window[i]} exceeds the limit of {max_windows} windows "
+        i = int(np.argmax(w >= max_windows))
+        raise ConfigError(f"window {w[i]} exceeds the limit of {max_windows} windows "
                           "(raise it with --max-windows)", source=source,
                           location=at("window", i))
-    cpu = out["cpu"]
     limit, what = (ncpus, f"the platform has {ncpus} CPUs (0..{ncpus - 1})") \
         if ncpus is not None else \
         (max_cpus, f"the limit is {max_cpus} CPUs (raise it with --max-cpus)")
-    over = cpu >= limit
-    if over.any():
-        i = int(over.arg_true()[0])
-        raise ConfigError(f"unknown CPU {cpu[i]}: {what}", source=source, location=at("cpu", i))
-    dup = ~out.select(pl.struct("window", "cpu").is_first_distinct()).to_series()
-    carried = (window == state.window) & pl.Series(
-        np.isin(cpu.to_numpy(), sorted(state.window_cpus)))
-    twice = dup | carried
-    if twice.any():
-        i = int(twice.arg_true()[0])
-        raise ConfigError(f"CPU {cpu[i]} appears twice in window {window[i]}", source=source,
+    if (c >= limit).any():
+        i = int(np.argmax(c >= limit))
+        raise ConfigError(f"unknown CPU {c[i]}: {what}", source=source, location=at("cpu", i))
+    # windows are runs (dense, non-decreasing): run starts, and each row's run start
+    starts = np.flatnonzero(step != 0)
+    if starts.size == 0 or starts[0] != 0:
+        starts = np.concatenate(([0], starts))
+    run_of = np.repeat(np.arange(starts.size), np.diff(np.append(starts, len(w))))
+    first_dt = dt[starts][run_of]
+    if w[0] == state.window:  # the first run continues the previous batch's last window
+        first_dt[run_of == 0] = state.window_dt
+    key = w.astype(np.int64) * limit + c
+    dup = np.zeros(len(w), bool)
+    ordered = np.sort(key, kind="stable")
+    if (ordered[1:] == ordered[:-1]).any():
+        order = np.argsort(key, kind="stable")
+        later = np.zeros(len(key), bool)
+        later[1:] = ordered[1:] == ordered[:-1]
+        dup[order[later]] = True
+    if w[0] == state.window and state.window_cpus:
+        dup |= (w == state.window) & np.isin(c, sorted(state.window_cpus))
+    if dup.any():
+        i = int(np.argmax(dup))
+        raise ConfigError(f"CPU {c[i]} appears twice in window {w[i]}", source=source,
                           location=at("cpu", i))
-    dt = out["dt_us"]
-    first_dt = out.select(pl.col("dt_us").first().over("window")).to_series()
-    first_dt = first_dt.zip_with(window != state.window,
-                                 pl.Series([state.window_dt] * len(window), dtype=pl.Int64))
     odd = dt != first_dt
     if odd.any():
-        i = int(odd.arg_true()[0])
-        raise ConfigError(f"inconsistent dt_us in window {window[i]}: {dt[i]} here, "
+        i = int(np.argmax(odd))
+        raise ConfigError(f"inconsistent dt_us in window {w[i]}: {dt[i]} here, "
                           f"{first_dt[i]} on its first row", source=source,
                           location=at("dt_us", i))
     if last != state.window:
         state.window_cpus = set()
-        state.window_dt = int(dt.filter(window == last)[0])
-    state.window_cpus |= set(cpu.filter(window == last).to_list())
+        state.window_dt = int(dt[starts[-1]])
+    state.window_cpus |= set(c[int(starts[-1]):].tolist())
     state.window = last
-    state.max_cpu = max(state.max_cpu, int(cpu.max()))  # type: ignore[arg-type]
+    state.max_cpu = max(state.max_cpu, int(c.max()))
     state.rows += out.height
     return out
 
