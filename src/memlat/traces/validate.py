@@ -1,10 +1,13 @@
 """Validation of a trace table (decisions.md §3) with errors that name file, column, row.
 
-`validate_frame` turns whatever a reader produced (strings from CSV, any numeric dtype
-from Parquet) into a clean frame: window, cpu, dt_us as Int64 and ev<N> as UInt64, or
-raises `ConfigError(source=file, location="column X, row N")`. Rows are counted from 1
-and do not include the CSV header line. Columns other than window, cpu, dt_us and
-ev<N> are ignored.
+`validate_batch` turns one batch of whatever a reader produced (strings from CSV, any
+numeric dtype from Parquet) into a clean frame: window, cpu, dt_us as Int64 and ev<N>
+as UInt64, or raises `ConfigError(source=file, location="column X, row N")`; a
+`BatchState` carries what the next batch must continue (last window, its CPUs and
+dt_us), so a file is validated in a streaming pass. `validate_frame` is one batch. Rows
+are counted from 1 over the whole file and do not include the CSV header line. Columns
+other than window, cpu, dt_us and ev<N> are ignored. Window numbers are dense from 0;
+windows and CPU numbers are bounded (MAX_WINDOWS, MAX_CPUS, raised by the caller).
 """
 
 from __future__ import annotations
