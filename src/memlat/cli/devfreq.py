@@ -41,11 +41,12 @@ def show(
     """Probe the emulated platform, poll it for --duration-ms, print each bus's files."""
     from memlat.agent.devfreq import write_tree
     from memlat.agent.session import open_session
+    from memlat.cpucp.sampling import CounterSource
     from memlat.cpucp.sources import StaircaseSource, TraceSource
     from memlat.errors import MemlatError
 
     try:
-        source: object = StaircaseSource()
+        source: CounterSource = StaircaseSource()
         if trace is not None:
             from memlat.traces.io import read_trace
 
