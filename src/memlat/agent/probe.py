@@ -28,13 +28,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from memlat.config.model import ALL_GROUPS, SocConfig
-from memlat.errors import DecodeError, MemlatError, ScmiStatusError, TransportError
+from memlat.errors import DecodeError, MemlatError, TransportError
 from memlat.qcom.codec import EvMapMsg, FreqMethod, MapMsg, NodeMsg, SampleMs, ScalarMsg
 from memlat.qcom.dialect import Dialect, ErrorPolicy
 from memlat.qcom.ids import PROTOCOL_ID, PROTOCOL_VERSION, ParamId, QcomMessage
 from memlat.qcom.request import request
 from memlat.scmi.agent import Agent, Exchange
-from memlat.scmi.status import Status
+from memlat.scmi.protocols.base import discover as base_discover
+from memlat.scmi.status import ScmiStatusError, Status
 
 PROTOCOL_VERSION_MSG = 0x0
 
@@ -234,8 +235,6 @@ def check(result: ProbeResult) -> ProbeResult:
 def _prelude(agent: Agent, d: Dialect, result: ProbeResult, discover: bool) -> bool:
     """Base discovery and PROTOCOL_VERSION(0x80); False (with a note) when fatal."""
     if discover:
-        from memlat.scmi.protocols.base import discover as base_discover
-
         try:
             info = base_discover(agent)
         except (ScmiStatusError, TransportError, DecodeError) as exc:

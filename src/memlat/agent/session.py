@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from memlat.agent.probe import ErrorPolicy, ProbeResult, probe
+from memlat.agent.probe import ProbeResult, probe
 from memlat.agent.readback import RemoteGovernor
 from memlat.clock import SimClock
 from memlat.config import load_config
@@ -19,7 +19,7 @@ from memlat.config.model import SocConfig
 from memlat.cpucp.boot import make_cpucp_platform
 from memlat.cpucp.sampling import CounterSource
 from memlat.cpucp.service import CpucpService
-from memlat.qcom.dialect import Dialect
+from memlat.qcom.dialect import Dialect, ErrorPolicy
 from memlat.scmi.agent import Agent
 from memlat.scmi.platform import Platform
 from memlat.scmi.transport import Transport

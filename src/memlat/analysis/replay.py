@@ -15,10 +15,10 @@ import polars as pl
 from memlat.agent.offline import programmed_governor
 from memlat.config.profiles import load_profile
 from memlat.errors import ConfigError
+from memlat.governor.engine import run_trace
 from memlat.governor.spec import UNUSED_EVENT, GovernorConfig
-
-# fallback group names by upstream hw_type (protocol.md §2.3) when a group is unnamed
-_HW_NAMES = {0: "ddr", 1: "llcc", 2: "ddr_qos", 3: "ddr_qos_mobile"}
+from memlat.qcom.ids import HwType
+from memlat.traces import load_event_table, read_trace
 
 
 def governor_config_for_soc(name: str) -> GovernorConfig:
@@ -32,7 +32,7 @@ def group_names(config: GovernorConfig) -> list[str]:
     names = []
     for grp in config.groups:
         name = grp.name.strip().lower().replace("-", "_")
-        names.append(name or _HW_NAMES.get(grp.hw_type, f"group{grp.hw_type}"))
+        names.append(name or HwType.label(grp.hw_type))
     return names
 
 
@@ -72,9 +72,6 @@ def replay_frame(config: GovernorConfig, votes: np.ndarray) -> pl.DataFrame:
 def replay(soc: str, trace_path: Path, out_path: Path, *, use_numba: bool = False,
            perf_events: Path | None = None, fmt: str = "auto") -> pl.DataFrame:
     """Run SoC `soc`'s governor over the trace file and write the votes CSV."""
-    from memlat.governor.engine import run_trace
-    from memlat.traces import load_event_table, read_trace
-
     config = governor_config_for_soc(soc)
     trace = read_trace(trace_path, fmt=fmt, ncpus=config.ncpus,
                        required_counters=required_counters(config),

@@ -9,8 +9,12 @@ frequencies, cur_freq, min/max_freq, polling_interval, timer and trans_stat.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from memlat.cpucp.sampling import CounterSource
 
 devfreq_app = typer.Typer(help="Devfreq view of the buses driven by the emulated firmware.",
                           no_args_is_help=True)
@@ -41,7 +45,6 @@ def show(
     """Probe the emulated platform, poll it for --duration-ms, print each bus's files."""
     from memlat.agent.devfreq import write_tree
     from memlat.agent.session import open_session
-    from memlat.cpucp.sampling import CounterSource
     from memlat.cpucp.sources import StaircaseSource, TraceSource
     from memlat.errors import MemlatError
 

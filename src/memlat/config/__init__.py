@@ -9,10 +9,10 @@ from pathlib import Path
 
 from memlat.config.dt import load_dts
 from memlat.config.model import (
-    CommonEvents,
+    CommonEventMap,
     Cpu,
     Group,
-    GroupEvents,
+    GroupEventMap,
     Identity,
     Monitor,
     SocConfig,
@@ -25,10 +25,10 @@ from memlat.qcom.dialect import DIALECTS
 __all__ = [
     "DEFAULT_SOC",
     "DIALECTS",
-    "CommonEvents",
+    "CommonEventMap",
     "Cpu",
     "Group",
-    "GroupEvents",
+    "GroupEventMap",
     "Identity",
     "Monitor",
     "SocConfig",

@@ -108,7 +108,7 @@ class Cpu(_Model):
     max_mhz: int | None = Field(None, gt=0)
 
 
-class CommonEvents(_Model):
+class CommonEventMap(_Model):
     """The common event map (protocol.md §2.3): CPUCP counter ids per slot, 0xFF = unused."""
 
     inst: int = Field(2, ge=0, le=0xFF)
@@ -123,7 +123,7 @@ class CommonEvents(_Model):
         return [getattr(self, name) for name in Dialect(dialect).common_event_order]
 
 
-class GroupEvents(_Model):
+class GroupEventMap(_Model):
     """A group's event map (protocol.md §2.3): MISS, WB, ACC counter ids."""
 
     miss: int = Field(5, ge=0, le=0xFF)
@@ -220,7 +220,7 @@ class Group(_Model):
     min: int | None = Field(None, ge=0, le=U32_MAX)
     max: int | None = Field(None, ge=0, le=U32_MAX)
     cpus: CpuMask | None = None
-    events: GroupEvents = Field(default_factory=GroupEvents)
+    events: GroupEventMap = Field(default_factory=GroupEventMap)
     adaptive_low_khz: U32 | None = None
     adaptive_high_khz: U32 | None = None
     monitors: list[Monitor] = Field(min_length=1)
@@ -273,7 +273,7 @@ class SocConfig(_Model):
     cpus: list[Cpu] = Field(min_length=1, max_length=MAX_CPUS)
     sample_ms: int = Field(4, ge=1, le=1000)
     freq_method: int = Field(1, ge=0, le=1)
-    common_events: CommonEvents = Field(default_factory=CommonEvents)
+    common_events: CommonEventMap = Field(default_factory=CommonEventMap)
     groups: list[Group] = Field(min_length=1)
 
     _warnings: list[str] = PrivateAttr(default_factory=list)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from memlat.clock import Clock, SimClock
 from memlat.cpucp.sampling import CounterSource, SamplingLoop, VoteSubscriber
@@ -372,14 +373,14 @@ class CpucpService(ProtocolHandler):
             grp = state.group(msg.hw_type)
             if grp is None:
                 raise Refused(Status.INVALID_PARAMETERS, f"no group {msg.hw_type}")
-            return replace_group(
-                state, dataclasses.replace(grp, **{GROUP_FIELDS[param_id]: msg.val}))
+            changes: dict[str, Any] = {GROUP_FIELDS[param_id]: msg.val}
+            return replace_group(state, dataclasses.replace(grp, **changes))
         mon = state.monitor(msg.hw_type, msg.mon_idx)
         if mon is None:
             raise Refused(Status.INVALID_PARAMETERS,
                           f"no monitor {msg.mon_idx} in group {msg.hw_type}")
-        return replace_monitor(state, msg.hw_type, msg.mon_idx,
-                                dataclasses.replace(mon, **{MONITOR_FIELDS[param_id]: msg.val}))
+        fields: dict[str, Any] = {MONITOR_FIELDS[param_id]: msg.val}
+        return replace_monitor(state, msg.hw_type, msg.mon_idx, dataclasses.replace(mon, **fields))
 
     def _set_sample_ms(self, state: CpucpSnapshot, body: bytes, d: Dialect) -> CpucpSnapshot:
         ms = SampleMs.unpack(body).ms

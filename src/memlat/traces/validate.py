@@ -49,7 +49,7 @@ def counter_columns(columns: Iterable[str], source: str) -> dict[int, str]:
     return found
 
 
-def _to_int(col: pl.Series, dtype: pl.DataType | type[pl.DataType], source: str,
+def _to_int(col: pl.Series, dtype: type[pl.DataType], source: str,
             base: int = 0) -> pl.Series:
     """Cast one column to an integer dtype, refusing empty, non-integer or negative cells.
 
