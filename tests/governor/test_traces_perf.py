@@ -281,3 +281,30 @@ def test_header_only_trace_has_no_windows(tmp_path: Path, lines: list[str]) -> N
         check_trace(path)
     res = runner.invoke(app, ["trace", "check", str(path)])
     assert res.exit_code == 2 and "no windows" in res.output and "ok" not in res.output
+
+
+def test_perf_cpu_bounds_name_the_line(tmp_path: Path) -> None:
+    """A CPU number beyond the limit is refused at its line, before any allocation."""
+    path = _write(tmp_path, [f"{T1},CPU0,5,,cycles,1,100.00,,",
+                             f"{T1},CPU999999999,5,,cycles,1,100.00,,"])
+    with pytest.raises(ConfigError, match=r"line 2, field cpu: unknown CPU 999999999: the "
+                                          r"limit is 1024 CPUs \(raise it with --max-cpus\)"):
+        load_trace(path)
+    with pytest.raises(ConfigError, match=r"line 2, field cpu: unknown CPU 999999999: the "
+                                          r"platform has 12 CPUs"):
+        load_trace(path, ncpus=12)
+
+
+def test_replay_takes_format(tmp_path: Path) -> None:
+    """`memlat replay --format perf` reads a perf file whatever its name."""
+    sample = Path(__file__).parent / "data" / "perf_stat_sample.csv"
+    src = tmp_path / "perf.data.txt"
+    src.write_text(sample.read_text())
+    out = tmp_path / "votes.csv"
+    res = runner.invoke(app, ["replay", "--trace", str(src), "--out", str(out),
+                              "--format", "perf"])
+    assert res.exit_code == 0, res.output
+    assert "2 windows" in res.output
+    res = runner.invoke(app, ["replay", "--trace", str(src), "--out", str(out),
+                              "--format", "csv"])
+    assert res.exit_code == 2 and "cannot read trace as CSV" in res.output

@@ -242,7 +242,8 @@ def _read(path: str | Path, *, dense: bool, fmt: str, ncpus: int | None,
         try:
             with p.open(encoding="utf-8", errors="replace", newline="") as fh:
                 frame, info.perf = parse_perf(fh, source=source, events=perf_events,
-                                              ignore_unknown=ignore_unknown_events)
+                                              ignore_unknown=ignore_unknown_events,
+                                              ncpus=ncpus, max_cpus=max_cpus)
         except OSError as exc:
             raise ConfigError(f"cannot read trace: {exc.strerror}", source=source) from None
         if frame.height == 0:

@@ -50,7 +50,7 @@ from memlat.governor.spec import (
     N_COUNTERS,
     STALL_BACKEND_MEM,
 )
-from memlat.traces.validate import counter_column
+from memlat.traces.validate import MAX_CPUS, counter_column
 from memlat.yamlfile import read_yaml
 
 # perf event name (lower case, no PMU prefix, no modifiers) -> CPUCP counter id
@@ -204,14 +204,16 @@ def _columns(rest: list[str]) -> tuple[str, str]:
 
 
 def parse_perf(lines: Iterable[str], *, source: str = "<perf>",
-               events: dict[str, int] | None = None,
-               ignore_unknown: bool = False) -> tuple[pl.DataFrame, PerfReport]:
+               events: dict[str, int] | None = None, ignore_unknown: bool = False,
+               ncpus: int | None = None,
+               max_cpus: int = MAX_CPUS) -> tuple[pl.DataFrame, PerfReport]:
     """Parse perf stat interval output into a trace table and a report of what was seen.
 
     Counts of the same counter on the same CPU and interval add up (hybrid systems list
     one line per PMU); `<not counted>` and `<not supported>` count as 0. An event name
     missing from the table is an error unless ignore_unknown (then counted as skipped).
-    Errors name the line (counted from 1) and the field.
+    A CPU >= ncpus (when given) or >= max_cpus is refused. Errors name the line
+    (counted from 1) and the field.
     """
     table = load_event_table(events)
     report = PerfReport()
@@ -243,6 +245,12 @@ def parse_perf(lines: Iterable[str], *, source: str = "<perf>",
         if rest and (m := _CPU_RE.match(rest[0])):
             cpu = int(m.group(1))
             rest = rest[1:]
+            limit = ncpus if ncpus is not None else max_cpus
+            if cpu >= limit:
+                what = (f"the platform has {ncpus} CPUs" if ncpus is not None else
+                        f"the limit is {max_cpus} CPUs (raise it with --max-cpus)")
+                raise ConfigError(f"unknown CPU {cpu}: {what}", source=source,
+                                  location=f"line {lineno}, field cpu")
         elif rest and rest[0] and (agg := _aggregation(rest[0])):
             if not any(rest[2:-2]):
                 report.rows["metric-only"] += 1
