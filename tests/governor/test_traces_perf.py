@@ -308,3 +308,12 @@ def test_replay_takes_format(tmp_path: Path) -> None:
     res = runner.invoke(app, ["replay", "--trace", str(src), "--out", str(out),
                               "--format", "csv"])
     assert res.exit_code == 2 and "cannot read trace as CSV" in res.output
+
+
+def test_a_stray_line_after_the_rows_is_not_taken_for_a_summary(tmp_path: Path) -> None:
+    """Only what perf prints as an unaligned summary row (an aggregation id, CPU<n>, or a
+    count first) is skipped as one; any other line is an error naming it."""
+    path = _write(tmp_path, [f"{T1},CPU0,5,,cycles,1,100.00,,",
+                             "Failed to read counters, retrying"])
+    with pytest.raises(ConfigError, match=r"line 2, field time: first field 'Failed to read"):
+        load_trace(path)

@@ -228,7 +228,10 @@ def parse_perf(lines: Iterable[str], *, source: str = "<perf>",
             report.rows["comment"] += 1
             continue
         first = cells[0]
-        if first == "summary" or (not _TIME_RE.match(first) and stamps):
+        unaligned = stamps and not _TIME_RE.match(first) and (
+            _CPU_RE.match(first) or _NUMBER_RE.match(first) or first in NOT_COUNTED
+            or _aggregation(first))
+        if first == "summary" or unaligned:
             report.rows["summary"] += 1  # aligned (5.13+) or without time (5.7-5.12)
             continue
         if first == "time" and not stamps:
