@@ -173,6 +173,18 @@ def test_limits_name_themselves_and_the_option(tmp_path: Path) -> None:
     assert read_trace(path, max_windows=3).windows == 3
 
 
+def test_parquet_is_read_in_batches_too(tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from memlat.traces import io as trace_io
+
+    trace = synth_trace(40, 5, seed=4)
+    path = tmp_path / "t.parquet"
+    trace_to_frame(trace).write_parquet(path, row_group_size=16)
+    monkeypatch.setattr(trace_io, "BATCH_ROWS", 9)
+    back = read_trace(path)
+    assert np.array_equal(back.deltas, trace.deltas) and np.array_equal(back.dt_us, trace.dt_us)
+
+
 def test_batches_give_the_same_trace_and_whole_file_rows(tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """Windows split across batches of 7 rows (6 CPUs a window) read as in one batch;
