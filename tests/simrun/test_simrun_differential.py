@@ -27,7 +27,8 @@ from memlat.transports.inproc import InProcessTransport
 
 SUITE = load_suite()
 SHORT = 0.08  # seconds per workload: every phase kept (frames, jitter, tracks)
-# workloads that need more CPUs than a SoC has (placement is absolute CPU numbers)
+# workloads that may need more CPUs than a SoC has (placement is absolute CPU numbers;
+# the 12-CPU mix on the 8-CPU SoCs): refused with a ConfigError, every other pair runs
 TOO_WIDE = {"kaanapali": {"mix"}, "sm8550": {"mix"}}
 
 
@@ -49,9 +50,11 @@ def test_compiled_and_python_paths_are_identical(soc: str) -> None:
     ran = 0
     for wname, workload in SUITE.items():
         wl = limit_duration(workload, SHORT)
-        if wname in TOO_WIDE.get(soc, ()):
-            with pytest.raises(ConfigError, match="CPUs"):
-                simulate(setup, wl, "performance")
+        try:
+            simulate(setup, wl, "performance")
+        except ConfigError as exc:
+            assert wname in TOO_WIDE.get(soc, ()), exc  # only the known too-wide pairs
+            assert "CPUs" in str(exc)
             continue
         for name, policy in policies.items():
             snap = name == "performance"
@@ -64,7 +67,7 @@ def test_compiled_and_python_paths_are_identical(soc: str) -> None:
                     np.testing.assert_array_equal(getattr(a.snapshots, col),
                                                   getattr(b.snapshots, col), err_msg=col)
             ran += 1
-    assert ran >= 5 * (len(SUITE) - 1)
+    assert ran >= len(ONLINE) * (len(SUITE) - len(TOO_WIDE.get(soc, ())))
 
 
 def test_jitter_does_not_depend_on_the_path_or_the_output_growth(monkeypatch) -> None:
