@@ -160,3 +160,45 @@ def test_sim_model_step_counters(model):
     assert d[0, INST_RETIRED] / d[0, CPU_CYCLES] == pytest.approx(0.36, rel=0.05)
     assert not d[1].any()  # an idle CPU counts nothing
     assert list(cw.dt_us) == [4000, 4000]
+
+
+@pytest.mark.parametrize("soc", ["x1e80100", "sm8550"])
+@pytest.mark.parametrize("seed", range(6))
+def test_sim_kernel_equations_equal_the_vectorised_model(soc, seed):
+    """The run loop's per-CPU latency and per-instruction costs (memlat.sim.kernel) are the
+    equations of memlat.sim.model; only the summation order differs."""
+    from memlat.sim import kernel as K
+    from memlat.sim.run import make_setup
+
+    setup = make_setup(soc)
+    prof = setup.profile
+    lat, d, ll = prof.latency, prof.ddr, prof.llcc
+    prof_f = np.array([lat.l0_ns, lat.k_llcc_ns_mhz, lat.d0_ns, lat.k_ddr_ns_mhz, lat.eta,
+                       lat.rho_max, float(lat.llcc_queueing), d.bytes_per_cycle,
+                       float(d.channels), ll.bytes_per_cycle, float(ll.channels),
+                       d.pj_per_byte, ll.pj_per_byte, 4000.0])
+    rng = np.random.default_rng(seed)
+    n = prof.ncpus
+    ml = rng.uniform(0, 300, n)
+    ph = PhaseArrays(cpi0=rng.uniform(0.2, 2, n), mpki_llcc=ml, mpki_ddr=ml * rng.random(n),
+                     mlp=rng.uniform(1, 32, n), read_frac=rng.uniform(0.5, 1, n),
+                     bytes_per_miss=np.full(n, 64.0), cpu_mhz=rng.uniform(500, 3800, n))
+    cpu_f = np.zeros((K.N_CPU_F, n))
+    for row, name in enumerate(("cpi0", "mpki_llcc", "mpki_ddr", "mlp", "read_frac",
+                                "bytes_per_miss", "cpu_mhz")):
+        cpu_f[row] = getattr(ph, name)
+    busy = rng.random(n)
+    noncpu = float(rng.choice([0.0, 20_000.0]))
+    model = MemoryModel(prof)
+    for ddr, llcc in ((d.ladder_mhz[0], ll.ladder_mhz[0]), (d.max_mhz, ll.max_mhz)):
+        want = model.window_latency(ddr, llcc, ph, busy, noncpu)
+        scratch = np.zeros((3, n))
+        l_llcc, l_ddr = K.window_latency(prof_f, cpu_f, ddr, llcc, busy, noncpu, *scratch)
+        assert (l_llcc, l_ddr) == pytest.approx((want.l_llcc_ns, want.l_ddr_ns), rel=1e-9)
+        jit = 1.0 + 0.2 * rng.uniform(-1, 1, n)
+        pi_want = model.per_instruction(ph, want, jit)
+        pi = np.zeros((5, n))
+        K.per_instruction(cpu_f, want.l_llcc_ns, want.l_ddr_ns, jit, pi)
+        for row, name in enumerate(("rate", "stall_cycles", "refills", "ddr_bytes",
+                                    "llcc_bytes")):
+            np.testing.assert_allclose(pi[row], getattr(pi_want, name), rtol=1e-12)
