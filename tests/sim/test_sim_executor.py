@@ -177,3 +177,11 @@ def test_sim_work_is_conserved_and_a_faster_bus_is_never_slower(cpi0, mpki, ddr_
         assert r.instructions == pytest.approx(budget, rel=1e-9)
         times.append(r.time_s)
     assert all(a >= b * (1 - 1e-9) for a, b in itertools.pairwise(times))
+
+
+def test_sim_a_run_beyond_max_windows_is_an_error_naming_the_workload():
+    from memlat.errors import MemlatError
+    from memlat.sim import simulate
+
+    with pytest.raises(MemlatError, match="'mcf' did not finish within 3 windows"):
+        simulate(SETUPS["x1e80100"], SUITE["mcf"], Fixed(), max_windows=3)
