@@ -306,6 +306,12 @@ class CpucpService(ProtocolHandler):
         with self.lock:
             return self._build_config(self._state)
 
+    def _present_mask(self) -> int:
+        """The CPUs this part has (every bit when ncpus is unknown). Monitor masks may name
+        absent CPUs: the v7/v8 driver sends the 12-core Hamoa masks to an 8-core X1P42100
+        (protocol.md §5 point 7); the firmware ignores CPUs it does not have."""
+        return -1 if self.ncpus is None else (1 << self.ncpus) - 1
+
     def _ncpus(self, state: CpucpSnapshot) -> int:
         if self.ncpus is not None:
             return self.ncpus
@@ -327,7 +333,7 @@ class CpucpService(ProtocolHandler):
             events = (grp.events or ()) + (UNUSED_EVENT,) * 3
             monitors = tuple(
                 MonitorSpec(
-                    cpumask=m.cpumask, map_rows=m.map_rows, min_freq=m.min_freq,
+                    cpumask=m.cpumask & self._present_mask(), map_rows=m.map_rows, min_freq=m.min_freq,
                     max_freq=m.max_freq, compute=m.mon_type == 1, ipm_ceil=m.ipm_ceil,
                     fe_stall_floor=m.fe_stall_floor, be_stall_floor=m.be_stall_floor,
                     wb_pct=m.wb_pct, ipm_filter=m.ipm_filter,
@@ -445,7 +451,8 @@ class CpucpService(ProtocolHandler):
                 raise Refused(Status.BUSY, f"all {self.limits.max_groups} group slots used")
             return dataclasses.replace(
                 state, groups=(*state.groups, GroupState(node.hw_type, node.cpumask)))
-        if node.cpumask and any(m.cpumask & ~node.cpumask for m in grp.monitors):
+        if node.cpumask and any(m.cpumask & ~node.cpumask & self._present_mask()
+                                for m in grp.monitors):
             raise Refused(Status.INVALID_PARAMETERS,
                           "new group cpumask does not cover its monitors")
         return _replace_group(state, dataclasses.replace(grp, cpumask=node.cpumask))
@@ -465,7 +472,7 @@ class CpucpService(ProtocolHandler):
                               f"mon_idx {node.mon_idx} skips slot {count}")
         if node.mon_type not in (0, 1):
             raise Refused(Status.INVALID_PARAMETERS, f"mon_type {node.mon_type}")
-        if grp.cpumask and node.cpumask & ~grp.cpumask:
+        if grp.cpumask and node.cpumask & ~grp.cpumask & self._present_mask():
             raise Refused(Status.INVALID_PARAMETERS,
                           f"monitor mask {node.cpumask:#x} outside group mask {grp.cpumask:#x}")
         if node.mon_idx < count:  # re-programming keeps tunables and map
