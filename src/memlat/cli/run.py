@@ -64,7 +64,14 @@ def register(app: typer.Typer) -> None:
         if memlat_backend not in ("cpucp", "reference"):
             raise typer.BadParameter("must be cpucp or reference", param_hint="--memlat-backend")
         try:
+            from memlat.sim.closed_loop import make_setup
+
+            # SoC and simulation profile loaded and cross-checked before any work starts;
+            # every workload is placed on this SoC's clusters now, so a misfit stops here
+            setup = make_setup(soc, seed=seed)
             chosen = select_workloads(workloads, only, duration)
+            for w in chosen:
+                w.placed_tracks(setup.profile)
             job_list = [Job(w, names, soc=soc, seed=seed, memlat_backend=memlat_backend,
                             oracle_budget=oracle_budget) for w in chosen]
             started = time.perf_counter()
@@ -82,9 +89,6 @@ def register(app: typer.Typer) -> None:
             results = [r for res, _ in outputs for r in res]
             frontiers = {job.workload.name: fr for job, (_, fr) in zip(job_list, outputs,
                                                                       strict=True) if fr}
-            from memlat.sim.closed_loop import make_setup
-
-            setup = make_setup(soc, seed=seed)
             settings = {"soc": soc, "seed": seed, "policies": list(names),
                         "workloads": [w.name for w in chosen], "duration_s": duration,
                         "oracle_budget": oracle_budget, "memlat_backend": memlat_backend,

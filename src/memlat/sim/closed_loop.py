@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -35,7 +36,7 @@ from memlat.sim.policies import (
     StaticMapPolicy,
 )
 from memlat.sim.power import PowerModel
-from memlat.sim.profile import SimProfile
+from memlat.sim.profile import SimProfile, cross_check
 from memlat.sim.profile import load_profile as load_sim_profile
 from memlat.sim.results import RunResult, Timeline, attach_slowdowns
 from memlat.sim.state import BusState, Executor
@@ -70,15 +71,30 @@ class SimSetup:
         return int(self.soc.sample_ms) * 1000
 
 
+@lru_cache(maxsize=8)
+def load_pair(soc_name: str) -> tuple[SocConfig, SimProfile]:
+    """The SoC profile `soc_name` (name, alias or YAML path) and the simulation profile of
+    the same SoC, loaded once per process and cross-checked (memlat.sim.profile.cross_check):
+    a pair that disagrees on CPUs, clusters, CPU maxima or bus ladders raises ConfigError
+    naming both files and fields, before any work starts. Treat the result as read-only.
+    """
+    soc = load_soc(soc_name)
+    soc_file = soc_name if soc_name.endswith((".yaml", ".yml")) or "/" in soc_name else (
+        f"profiles/{soc.name}.yaml")
+    profile = load_sim_profile(soc.name)
+    cross_check(soc, soc_file, profile)
+    return soc, profile
+
+
 def make_setup(soc_name: str = "x1e80100", *, seed: int = 0,
                tunables: Tunables | None = None, memlat_backend: str = "cpucp",
                oracle_budget: float = DEFAULT_ORACLE_BUDGET) -> SimSetup:
-    """Load the SoC profile and its simulation profile, apply tunables."""
+    """Load the SoC profile and its simulation profile (once per process, cross-checked:
+    see `load_pair`), apply tunables."""
     tun = tunables or Tunables()
-    soc = load_soc(soc_name)
+    soc, profile = load_pair(soc_name)
     if tun != Tunables():
         soc = tune_soc(soc, tun)
-    profile = load_sim_profile(soc.name)
     ladders = Ladders(
         ddr=tuple(float(f) for f in profile.ddr.ladder_mhz),
         llcc=tuple(float(f) for f in profile.llcc.ladder_mhz),

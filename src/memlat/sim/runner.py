@@ -81,7 +81,7 @@ def run_jobs(jobs: Sequence[Job], *, workers: int | None = None,
 
 def _nominal_job_s(job: Job) -> float:
     """Nominal length of a job's workload (longest track), for scheduling only."""
-    return max(_nominal_s(phases) for phases, _ in job.workload.placed_tracks())
+    return max(_nominal_s(phases) for phases in job.workload.track_phases())
 
 
 def _scale_phase(p: Phase, factor: float) -> Phase:
@@ -107,14 +107,15 @@ def limit_duration(workload: Workload, seconds: float) -> Workload:
     """
     if seconds <= 0:
         raise ValueError(f"--duration must be positive, got {seconds}")
-    tracks = workload.placed_tracks()
-    nominal = max(_nominal_s(phases) for phases, _ in tracks)
+    tracks = workload.track_list()
+    nominal = max(_nominal_s(t.phases or []) for t in tracks)
     if nominal <= seconds:
         return workload
     factor = seconds / nominal
     if workload.tracks is not None:
-        new_tracks = [Track(phases=[_scale_phase(p, factor) for p in phases], cpus=place)
-                      for phases, place in tracks]
+        new_tracks = [Track(phases=[_scale_phase(p, factor) for p in t.phases or []],
+                            cpus=t.cpus, cluster=t.cluster)
+                      for t in tracks]
         return workload.model_copy(update={"tracks": new_tracks})
     assert workload.phases is not None
     return workload.model_copy(update={"phases": [_scale_phase(p, factor)

@@ -120,14 +120,16 @@ class Executor:
         self.model = MemoryModel(profile)
         n = profile.ncpus
         self.ncpus = n
-        bad = [c for c in workload.abs_cpus() if c >= n]
+        placed = workload.placed_tracks(profile)
+        bad = sorted({place[c] for phases, place in placed for p in phases for c in p.cpus
+                      if place[c] >= n})
         if bad:
             raise ConfigError(f"workload {workload.name!r} uses CPUs {bad} but {profile.soc} "
                               f"has {n} CPUs", location=f"workloads.{workload.name}")
         self._jit_rng = np.random.default_rng([seed, 2])
         frame_rng = np.random.default_rng([seed, 1])
         self.tracks = [_Track(self._compile(phases, place, frame_rng))
-                       for phases, place in workload.placed_tracks()]
+                       for phases, place in placed]
         self.total_instructions = sum(r.total_instructions for t in self.tracks for r in t.runs)
         self.const_mhz = (profile.cpu_max_mhz.copy() if profile.const_counter_mhz is None
                           else np.full(n, profile.const_counter_mhz))
