@@ -334,7 +334,8 @@ class CpucpService(ProtocolHandler):
             monitors = tuple(
                 MonitorSpec(
                     cpumask=m.cpumask & self._present_mask(), map_rows=m.map_rows,
-                    min_freq=m.min_freq, max_freq=m.max_freq, compute=m.mon_type == 1, ipm_ceil=m.ipm_ceil,
+                    min_freq=m.min_freq, max_freq=m.max_freq, compute=m.mon_type == 1,
+                    ipm_ceil=m.ipm_ceil,
                     fe_stall_floor=m.fe_stall_floor, be_stall_floor=m.be_stall_floor,
                     wb_pct=m.wb_pct, ipm_filter=m.ipm_filter,
                     freq_scale_pct=m.freq_scale_pct,
