@@ -16,6 +16,7 @@ import io
 import shutil
 import subprocess
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,13 @@ def binding_path() -> Path:
     """The shipped binding YAML (a real file inside the installed package)."""
     res = resources.files("memlat") / "bindings" / BINDING
     return Path(str(res))
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Any:
+    """dtschema's validator with the shipped binding (built once: it loads every core
+    schema)."""
+    return dtschema.DTValidator([str(binding_path())])
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +122,7 @@ def check(path: Path | str, include_dirs: tuple[Path, ...] = ()) -> CheckResult:
     if not path.is_file():
         raise ConfigError("no such device-tree file", source=str(path))
     data = compile_dtb(path, include_dirs)
-    validator = dtschema.DTValidator([str(binding_path())])
+    validator = _validator()
     # dtschema prints type-decoding problems itself and returns them without the node;
     # the schema check below reports the same properties with their node paths
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
