@@ -34,6 +34,8 @@ Backend = Literal["cpucp", "reference"]
 _NS_PER_US = 1000
 
 
+_INPROC_TIMEOUT_S = 1.0  # see InProcessTransport.suggested_timeout_s
+
 class _PendingSource:
     """CounterSource for the CPUCP sampling loop: hands over the last window once."""
 
@@ -79,7 +81,10 @@ class MemlatPolicy(Policy):
                                                 counter_source=self._source)
         self._service = service
         service.subscribe(self._on_vote)
-        self._agent = Agent(InProcessTransport(platform))
+        # In-process replies are synchronous (ready when send returns), so the agent's
+        # 30 ms wall-clock timeout only measured scheduler stalls: under a loaded process
+        # pool about 1 probe in 700 failed with a spurious ScmiTimeout (issue 12).
+        self._agent = Agent(InProcessTransport(platform), timeout_s=_INPROC_TIMEOUT_S)
         result = check(probe(self._agent, self.soc, self.dialect))
         if result.state != "running":
             raise MemlatError(f"memlat policy: probe left the CPUCP {result.state}")
