@@ -20,7 +20,7 @@ from memlat.config.dtcheck import binding_path
 from memlat.config.dtcheck import check as dt_check
 from memlat.cpucp.boot import make_cpucp_platform
 from memlat.errors import ConfigError
-from memlat.qcom.ids import Dialect
+from memlat.qcom.dialect import Dialect
 from memlat.scmi.status import Status
 from memlat.transports.inproc import InProcessTransport
 
@@ -50,7 +50,7 @@ def crd_dtb(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _probe_payloads(cfg) -> list[bytes]:
-    platform, _ = make_cpucp_platform(cfg)
+    platform, _ = make_cpucp_platform(cfg.hardware())
     agent = make_agent(InProcessTransport(platform), Dialect(cfg.dialect))
     result = check(probe(agent, cfg, Dialect(cfg.dialect)))
     qcom = list(iter_qcom(result.exchanges))
