@@ -56,8 +56,8 @@ class _BoundedLoader(yaml.SafeLoader):
         self._depth += 1
         try:
             if self._depth > MAX_YAML_DEPTH:
-                mark = self.peek_event().start_mark
-                raise _DepthError(mark.line + 1)
+                event = self.peek_event()  # type: ignore[no-untyped-call]
+                raise _DepthError(event.start_mark.line + 1)
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
