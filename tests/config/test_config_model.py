@@ -149,7 +149,7 @@ def test_governor_config_of_hamoa() -> None:
     # knobs the agent never sends keep the firmware defaults (decisions.md §2)
     assert (ddr0.wb_pct, ddr0.ipm_filter, ddr0.freq_scale_pct) == (100, 25000, 0)
     assert gov.groups[0].monitors[3].compute and gov.groups[2].is_level
-    assert gov.cluster_max_mhz == (3860,) * 12
+    assert gov.cluster_max_mhz == (4000,) * 12  # the X1E-80-100 boost, model-params.md §1.1
 
 
 def test_governor_config_follows_the_dialect() -> None:

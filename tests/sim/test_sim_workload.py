@@ -19,7 +19,7 @@ def test_sim_suite_has_the_workloads_md_7_set():
 
 def test_sim_suite_every_parameter_is_cited():
     for w in load_suite().values():
-        for phases, _ in w.placed_tracks():
+        for phases in w.track_phases():
             for p in phases:
                 assert p.missing_sources() == [], (w.name, p.name)
                 for tag in p.source.values():
@@ -28,7 +28,7 @@ def test_sim_suite_every_parameter_is_cited():
 
 def test_sim_mix_uses_all_three_x1e_clusters():
     prof = load_profile("x1e80100")
-    cpus = load_suite()["mix"].abs_cpus()
+    cpus = load_suite()["mix"].abs_cpus(prof)
     assert {int(prof.cluster_of[c]) for c in cpus} == {0, 1, 2}
 
 

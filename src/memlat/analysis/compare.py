@@ -112,4 +112,4 @@ def run_jobs(jobs: Sequence[Job], *, workers: int | None = None,
 
 def _nominal_job_s(job: Job) -> float:
     """Nominal length of a job's workload (longest track), for scheduling only."""
-    return max(nominal_s(phases) for phases, _ in job.workload.placed_tracks())
+    return max(nominal_s(phases) for phases in job.workload.track_phases())

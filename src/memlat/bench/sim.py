@@ -48,7 +48,7 @@ warm()
 setup = make_setup("x1e80100")
 policy = Memlat(setup.soc)
 mix = load_suite()["mix"]
-nominal = max(sum((p.duration_s or 0) * p.repeat for p in ph) for ph, _ in mix.placed_tracks())
+nominal = max(sum((p.duration_s or 0) * p.repeat for p in ph) for ph in mix.track_phases())
 wl = scale_duration(mix, {seconds} / nominal)
 rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0 = time.perf_counter()

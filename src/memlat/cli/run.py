@@ -70,7 +70,12 @@ def register(app: typer.Typer) -> None:
         if sim_path not in ("compiled", "python"):
             raise typer.BadParameter("must be compiled or python", param_hint="--path")
         try:
+            # SoC and simulation profile loaded and cross-checked before any work starts;
+            # every workload is placed on this SoC's clusters now, so a misfit stops here
+            setup = make_setup(soc, seed=seed)
             chosen = select_workloads(workloads, only, duration)
+            for w in chosen:
+                w.placed_tracks(setup.profile)
             job_list = [Job(w, names, soc=soc, seed=seed, path=sim_path,
                             oracle_budget=oracle_budget) for w in chosen]
             started = time.perf_counter()
@@ -88,7 +93,6 @@ def register(app: typer.Typer) -> None:
             results = [r for res, _ in outputs for r in res]
             frontiers = {job.workload.name: fr for job, (_, fr) in zip(job_list, outputs,
                                                                       strict=True) if fr}
-            setup = make_setup(soc, seed=seed)
             settings = {"soc": soc, "seed": seed, "policies": list(names),
                         "workloads": [w.name for w in chosen], "duration_s": duration,
                         "oracle_budget": oracle_budget, "path": sim_path,

@@ -1,7 +1,10 @@
 """Device-tree input: the 2024 RFC memlat binding and the qcom,scmi-memlat binding.
 
 A .dts file is run through the C preprocessor (for #include and #define, as the kernel
-build does), parsed with dtlib, and turned into a SocConfig:
+build does) and parsed with dtlib. A compiled .dtb (what a running board exposes at
+/sys/firmware/fdt; recognised by the FDT magic 0xd00dfeed, whatever its name) is read with
+libfdt (pylibfdt, the dtc project's binding) and handed to the same code. Either way the
+tree becomes a SocConfig:
 
 * RFC binding (protocol.md §4.3): `protocol@80 { memlat { memory@N { reg; freq-table-khz;
   monitor-N { qcom,cpulist; qcom,cpufreq-memfreq-tbl; qcom,compute-mon; } } } }` gives
@@ -11,6 +14,12 @@ build does), parsed with dtlib, and turned into a SocConfig:
   with CPU phandles, OPP tables, *-frequency-hz limits and a cpu-OPP to mem-OPP map.
 
 Every error is a ConfigError naming the file and the node path and property.
+
+Bounds (issue 17): includes (#include and /include/) are followed by resolved path before
+the preprocessor runs, so an include cycle is refused (naming the chain) and include depth
+is capped at MAX_INCLUDE_DEPTH; node nesting is capped at MAX_DT_DEPTH (Linux's
+FDT_MAX_DEPTH, drivers/of/fdt.c unflatten_dt_nodes()); the bytes read (source files,
+preprocessed text, or a .dtb) are capped at MEMLAT_MAX_DT_BYTES (default 4 MiB).
 """
 
 from __future__ import annotations
@@ -24,11 +33,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import libfdt
 from devicetree import dtlib
 
 from memlat.config.model import SocConfig, parse_soc
 from memlat.config.profiles import profile_for_compatible
 from memlat.errors import ConfigError
+from memlat.yamlfile import input_limit
 
 RFC_IPM_CEIL = 20_000_000  # hard-coded by the RFC driver (protocol.md §4.3)
 RFC_SAMPLE_MS = 8
@@ -40,14 +51,192 @@ DEFAULT_GROUP_EVENTS = (5, 0xFF, 0xFF)
 HW_TYPE_NAMES = {0: "ddr", 1: "llcc", 2: "ddr-qos", 3: "ddr-qos-mobile"}
 
 
+FDT_MAGIC = b"\xd0\x0d\xfe\xed"
+MAX_DT_DEPTH = 64  # FDT_MAX_DEPTH of drivers/of/fdt.c unflatten_dt_nodes()
+MAX_INCLUDE_DEPTH = 32
+DT_BYTES_ENV = "MEMLAT_MAX_DT_BYTES"
+DEFAULT_MAX_DT_BYTES = 4 << 20
+
+
+def max_dt_bytes() -> int:
+    """The device-tree size bound in bytes (MEMLAT_MAX_DT_BYTES, default 4 MiB)."""
+    return input_limit(DT_BYTES_ENV, DEFAULT_MAX_DT_BYTES)
+
+
+def _too_big(size: int, what: str, source: str) -> ConfigError:
+    limit = max_dt_bytes()
+    return ConfigError(f"{what} is {size} bytes, over the device-tree limit of {limit} bytes "
+                       f"(set {DT_BYTES_ENV} to raise it)", source=source)
+
+
+def is_dtb(path: Path | str) -> bool:
+    """Whether `path` is a flattened device tree (starts with the FDT magic 0xd00dfeed)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == FDT_MAGIC
+    except OSError:
+        return False
+
+
+# ---- includes: followed by resolved path, before cpp ----------------------------------------
+
+_BLOCK_COMMENT = re.compile(r"/\*.*?\*/", re.S)
+_INCLUDE = re.compile(r'^[ \t]*(?:#[ \t]*include[ \t]*([<"])([^>"\n]+)[>"]'
+                      r'|/include/[ \t]*"([^"\n]+)")', re.M)
+
+
+def _resolve_include(name: str, quoted: bool, current: Path,
+                     search: tuple[Path, ...]) -> Path | None:
+    """Where cpp (or dtlib, for /include/) finds `name`: the including file's directory
+    first for "..." includes, then each -I directory; None when nowhere."""
+    dirs = ((current.parent,) if quoted else ()) + search
+    for d in dirs:
+        cand = d / name
+        if cand.is_file():
+            return cand.resolve()
+    return None
+
+
+def check_includes(path: Path, include_dirs: tuple[Path, ...] = ()) -> int:
+    """Follow every #include and /include/ of `path` by resolved path, before cpp runs.
+
+    Returns the bytes of the tree with every include expanded (each occurrence counted,
+    so a file included twice per level cannot blow up exponentially). Raises ConfigError
+    for a cycle (naming the chain; any cycle, even one an include guard would stop), for
+    includes nested deeper than MAX_INCLUDE_DEPTH, and for more than MEMLAT_MAX_DT_BYTES.
+    Includes that resolve nowhere are left to cpp to report.
+    """
+    search = (path.parent, *include_dirs)
+    limit = max_dt_bytes()
+    expanded: dict[Path, int] = {}  # file -> its size with includes expanded (when done)
+    kids: dict[Path, list[Path]] = {}
+    # iterative DFS with enter/exit events; `chain` is the include stack of the file
+    stack: list[tuple[bool, Path, tuple[Path, ...]]] = [(True, path.resolve(), ())]
+    while stack:
+        enter, current, chain = stack.pop()
+        if not enter:
+            total = current.stat().st_size + sum(expanded[c] for c in kids[current])
+            if total > limit:
+                raise _too_big(total, "the device tree with its includes expanded",
+                               str(current))
+            expanded[current] = total
+            continue
+        if current in expanded:
+            continue
+        chain = (*chain, current)
+        if len(chain) > MAX_INCLUDE_DEPTH + 1:
+            raise ConfigError(f"includes nest deeper than {MAX_INCLUDE_DEPTH} levels "
+                              f"({' -> '.join(p.name for p in chain[:4])} -> ...)",
+                              source=str(path))
+        try:
+            if current.stat().st_size > limit:
+                raise _too_big(current.stat().st_size, "the file", str(current))
+            text = current.read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise ConfigError(f"cannot read: {exc.strerror}", source=str(current)) from None
+        children = []
+        for m in _INCLUDE.finditer(_BLOCK_COMMENT.sub("", text)):
+            name = m.group(2) or m.group(3)
+            target = _resolve_include(name, m.group(1) != "<", current, search)
+            if target is None:
+                continue
+            if target in chain:
+                cycle = [*chain[chain.index(target):], target]
+                raise ConfigError("include cycle: " + " -> ".join(str(p) for p in cycle),
+                                  source=str(path), location=f"{current}: {name}")
+            children.append(target)
+        kids[current] = children
+        stack.append((False, current, chain))
+        stack.extend((True, child, chain) for child in reversed(children))
+    return expanded[path.resolve()]
+
+
+def check_nesting(text: str, source: str) -> None:
+    """Refuse DTS text whose nodes nest deeper than MAX_DT_DEPTH (braces outside strings
+    and character literals are counted)."""
+    depth = 0
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c in "\"'":
+            j = i + 1
+            while j < n and text[j] != c:
+                j += 2 if text[j] == "\\" else 1
+            i = j + 1
+            continue
+        if c == "{":
+            depth += 1
+            if depth > MAX_DT_DEPTH + 1:  # the root node's braces are level 0
+                line = text.count("\n", 0, i) + 1
+                raise ConfigError(f"nodes nest deeper than {MAX_DT_DEPTH} levels (Linux's "
+                                  "FDT_MAX_DEPTH)", source=source,
+                                  location=f"preprocessed line {line}")
+        elif c == "}":
+            depth -= 1
+        i += 1
+
+
+# ---- .dtb: libfdt -> DTS text for dtlib ----------------------------------------------------
+
+
+def _dts_bytes(value: bytes) -> str:
+    return "[" + " ".join(f"{b:02x}" for b in value) + "]"
+
+
+def fdt_to_dts(data: bytes, source: str) -> str:
+    """A flattened device tree as DTS text whose every property is a byte string, so the
+    values dtlib sees are the .dtb's bytes exactly (phandles are the `phandle` cells).
+
+    Raises ConfigError for a blob libfdt refuses (naming its error) or nodes nested deeper
+    than MAX_DT_DEPTH.
+    """
+    if len(data) > max_dt_bytes():
+        raise _too_big(len(data), "the .dtb", source)
+    try:
+        fdt = libfdt.Fdt(data)
+        out = ["/dts-v1/;"]
+        # explicit stack: ("open", offset, depth) or ("close", indent)
+        todo: list[tuple[str, int, int]] = [("open", 0, 0)]
+        while todo:
+            kind, off, depth = todo.pop()
+            pad = "\t" * depth
+            if kind == "close":
+                out.append(f"{pad}}};")
+                continue
+            if depth > MAX_DT_DEPTH:
+                raise ConfigError(f"nodes nest deeper than {MAX_DT_DEPTH} levels (Linux's "
+                                  f"FDT_MAX_DEPTH)", source=source, location=fdt.get_path(off))
+            name = fdt.get_name(off) if off else "/"
+            out.append(f"{pad}{name or '/'} {{")
+            poff = fdt.first_property_offset(off, libfdt.QUIET_NOTFOUND)
+            while poff >= 0:
+                prop = fdt.get_property_by_offset(poff)
+                value = bytes(prop)
+                out.append(f"{pad}\t{prop.name}" + (f" = {_dts_bytes(value)};" if value
+                                                     else ";"))
+                poff = fdt.next_property_offset(poff, libfdt.QUIET_NOTFOUND)
+            todo.append(("close", off, depth))
+            children = []
+            sub = fdt.first_subnode(off, libfdt.QUIET_NOTFOUND)
+            while sub >= 0:
+                children.append(sub)
+                sub = fdt.next_subnode(sub, libfdt.QUIET_NOTFOUND)
+            todo.extend(("open", c, depth + 1) for c in reversed(children))
+    except libfdt.FdtException as exc:
+        raise ConfigError(f"not a valid flattened device tree: {exc}", source=source) from None
+    return "\n".join(out) + "\n"
+
+
 # ---- preprocessing and parsing -----------------------------------------------------------
 
 
 def preprocess(path: Path, include_dirs: tuple[Path, ...] = ()) -> str:
     """Run the C preprocessor over `path` the way the kernel's dtc rule does; return text.
 
-    Line markers are kept so dtlib reports errors against the original files.
+    Line markers are kept so dtlib reports errors against the original files. Includes
+    are checked first (check_includes); the output is bounded by MEMLAT_MAX_DT_BYTES.
     """
+    check_includes(path, include_dirs)
     cpp = shutil.which("cpp")
     if cpp is None:
         raise ConfigError("the C preprocessor `cpp` is not installed", source=str(path))
@@ -59,6 +248,8 @@ def preprocess(path: Path, include_dirs: tuple[Path, ...] = ()) -> str:
     if proc.returncode != 0:
         first = next((ln for ln in proc.stderr.splitlines() if "error" in ln), proc.stderr)
         raise ConfigError(f"preprocessing failed: {first.strip()}", source=str(path))
+    if len(proc.stdout) > max_dt_bytes():
+        raise _too_big(len(proc.stdout), "the preprocessed device tree", str(path))
     return proc.stdout
 
 
@@ -66,17 +257,31 @@ _UNDEFINED_LABEL = re.compile(r"^(/\S*): undefined node label '([^']+)'")
 
 
 def parse_dts(path: Path | str, include_dirs: tuple[Path, ...] = ()) -> dtlib.DT:
-    """Preprocess and parse a .dts file; syntax errors and undefined labels become
-    ConfigErrors naming the file (dtlib adds the line)."""
+    """Parse a device tree: a .dts (preprocessed) or a .dtb (by its magic, via libfdt).
+
+    Syntax errors, undefined labels and the bounds above become ConfigErrors naming the
+    file (dtlib adds the line)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError("no such device-tree file", source=str(path))
-    text = preprocess(path, include_dirs)
+    if is_dtb(path):
+        size = path.stat().st_size
+        if size > max_dt_bytes():
+            raise _too_big(size, "the .dtb", str(path))
+        text = fdt_to_dts(path.read_bytes(), str(path))
+    else:
+        text = preprocess(path, include_dirs)
+        check_nesting(text, str(path))
+    search = [str(path.parent), *(str(d) for d in include_dirs)]
     with tempfile.NamedTemporaryFile("w", suffix=".dts", delete=True) as tmp:
         tmp.write(text)
         tmp.flush()
         try:
-            return dtlib.DT(tmp.name)
+            return dtlib.DT(tmp.name, include_path=search)
+        except RecursionError:
+            raise ConfigError(f"nodes nest deeper than the parser can follow (limit "
+                              f"{MAX_DT_DEPTH} levels, Linux's FDT_MAX_DEPTH)",
+                              source=str(path)) from None
         except dtlib.DTError as exc:
             m = _UNDEFINED_LABEL.match(str(exc))
             if m:  # dtlib names the node holding the reference, not the file
@@ -492,7 +697,7 @@ def _translate(ctx: _Ctx, err: ConfigError) -> ConfigError:
 
 def load_dts(path: Path | str, dialect: str | None = None,
              include_dirs: tuple[Path, ...] = ()) -> SocConfig:
-    """Read a memlat configuration from a .dts file (either binding).
+    """Read a memlat configuration from a .dts or .dtb file (either binding).
 
     `dialect` overrides the binding's default (rfc2024 for the RFC binding, v8 for
     qcom,scmi-memlat); the result is validated for that dialect.

@@ -35,7 +35,7 @@ class Sourced(Strict):
         """Numeric fields that were set but have no citation (empty when fully cited)."""
         if "default" in self.source:
             return []
-        skip = {"source", "name", "soc", "cpus", "use", "description"}
+        skip = {"source", "name", "soc", "cpus", "use", "description", "roles", "cluster"}
         out = []
         for f in sorted(self.model_fields_set):
             value = getattr(self, f)

@@ -82,7 +82,7 @@ def limit_duration(workload: Workload, seconds: float) -> Workload:
     """
     if seconds <= 0:
         raise ValueError(f"--duration must be positive, got {seconds}")
-    nominal = max(nominal_s(phases) for phases, _ in workload.placed_tracks())
+    nominal = max(nominal_s(phases) for phases in workload.track_phases())
     if nominal <= seconds:
         return workload
     return scale_duration(workload, seconds / nominal)
@@ -91,10 +91,10 @@ def limit_duration(workload: Workload, seconds: float) -> Workload:
 def scale_duration(workload: Workload, factor: float) -> Workload:
     """The workload with every phase's duration (or instruction budget) times `factor`
     (> 1 stretches it: e.g. an hour of firmware time from a suite workload)."""
-    tracks = workload.placed_tracks()
     if workload.tracks is not None:
-        new_tracks = [Track(phases=[_scale_phase(p, factor) for p in phases], cpus=place)
-                      for phases, place in tracks]
+        new_tracks = [Track(phases=[_scale_phase(p, factor) for p in t.phases or []],
+                            cpus=t.cpus, cluster=t.cluster)
+                      for t in workload.track_list()]
         return workload.model_copy(update={"tracks": new_tracks})
     assert workload.phases is not None
     return workload.model_copy(update={"phases": [_scale_phase(p, factor)

@@ -1,8 +1,16 @@
 """SoC simulation profile: CPU clusters, bus ladders, latency constants and power numbers.
 
 One YAML file per SoC in memlat/sim/data/<soc>-power.yaml. Every number carries a
-`source:` tag citing model-params.md (or "assumption"). The file is self-contained so
-the simulator does not depend on the governor's SoC profiles (memlat.config).
+`source:` tag citing model-params.md (or "assumption"). The file describes the same chip
+as the SoC profile (memlat/profiles/<soc>.yaml) from the simulator's side; the two share
+CPU topology, CPU maxima and the DDR/LLCC ladders, and `cross_check` refuses a pair that
+disagrees on any of them, naming both files and fields.
+
+Cluster roles (`big`, `mid`, `little`) let a workload name where it runs without CPU
+numbers (memlat.sim.workload): each role is an ordered list of cluster names, the first
+with enough free CPUs taking the track. `roles:` in the file sets them; by default
+`big` orders clusters by maximum MHz, highest first (file order among equals), `little`
+is `big` reversed, and `mid` is `big` with its first two entries swapped.
 """
 
 from __future__ import annotations
@@ -13,8 +21,9 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
+from memlat.config.model import SocConfig
 from memlat.errors import ConfigError
 from memlat.sim._yaml import Sourced, validate
 from memlat.yamlfile import read_yaml
@@ -130,6 +139,9 @@ class Bus(Sourced):
         return float(np.interp(mhz, self.ladder_mhz, self.opp_mw))
 
 
+ROLES = ("big", "mid", "little")
+
+
 class SimProfile(Sourced):
     """Everything the closed-loop model needs to know about one SoC."""
 
@@ -139,13 +151,51 @@ class SimProfile(Sourced):
     ddr: Bus
     llcc: Bus
     const_counter_mhz: float | None = None  # None: ticks at the cluster maximum (docs/model.md)
+    roles: dict[str, list[str]] | None = None
+
+    _path: str = PrivateAttr(default="")
 
     @model_validator(mode="after")
     def _cpus(self) -> SimProfile:
         seen: list[int] = sorted(c for cl in self.clusters for c in cl.cpus)
         if seen != list(range(len(seen))):
             raise ValueError(f"cluster cpus must cover 0..N-1 exactly once, got {seen}")
+        names = [cl.name for cl in self.clusters]
+        if len(set(names)) != len(names):
+            raise ValueError(f"cluster names must be distinct, got {names}")
+        for role, order in (self.roles or {}).items():
+            unknown = [n for n in order if n not in names]
+            if unknown or not order:
+                raise ValueError(f"roles.{role} must list cluster names ({', '.join(names)}), "
+                                 f"got {order}")
         return self
+
+    @property
+    def path(self) -> str:
+        """The file this profile was read from ("" when built in memory)."""
+        return self._path
+
+    def role_order(self, role: str) -> list[Cluster]:
+        """Clusters a track placed by `role` may use, in preference order.
+
+        `role` is big/mid/little (or a role from the file's `roles:`), or a cluster's own
+        name. Raises ConfigError for anything else.
+        """
+        by_name = {cl.name: cl for cl in self.clusters}
+        if self.roles and role in self.roles:
+            return [by_name[n] for n in self.roles[role]]
+        if role in by_name:
+            return [by_name[role]]
+        fast = sorted(self.clusters, key=lambda cl: -cl.max_mhz)  # stable: file order
+        if role == "big":
+            return fast
+        if role == "little":
+            return fast[::-1]
+        if role == "mid":
+            return fast[1:2] + fast[:1] + fast[2:]
+        have = sorted({*ROLES, *(self.roles or {}), *by_name})
+        raise ConfigError(f"unknown cluster role {role!r} for {self.soc} (have: "
+                          f"{', '.join(have)})", source=self.path or None)
 
     @cached_property
     def ncpus(self) -> int:
@@ -179,7 +229,7 @@ class SimProfile(Sourced):
         return out
 
 
-BUILTIN_PROFILES = ("x1e80100", "glymur", "kaanapali", "sm8550")
+BUILTIN_PROFILES = ("x1e80100", "x1p42100", "glymur", "kaanapali", "sm8550", "sm8650")
 
 
 def load_profile(name_or_path: str | Path) -> SimProfile:
@@ -195,4 +245,58 @@ def load_profile(name_or_path: str | Path) -> SimProfile:
                               f"(have: {', '.join(BUILTIN_PROFILES)})", source=fname)
         with resources.as_file(res) as path:
             data, source = read_yaml(path), str(path)
-    return validate(SimProfile, data, source)
+    prof = validate(SimProfile, data, source)
+    prof._path = source
+    return prof
+
+
+def _mhz(value: float) -> str:
+    return f"{value:g}"
+
+
+def cross_check(soc: SocConfig, soc_file: str, profile: SimProfile) -> None:
+    """Refuse a SoC profile and a simulation profile that describe different chips.
+
+    Checked: the SoC name, the CPU count, the cluster of every CPU (the same partition),
+    each CPU's max_mhz against its simulation cluster's max_mhz (when the SoC profile
+    gives one), and the ladders of the `ddr` and `llcc` groups (kHz) against the
+    simulation buses' ladder_mhz. Raises ConfigError naming both files and both fields.
+    """
+    sim_file = profile.path or f"{profile.soc}-power.yaml"
+
+    def refuse(soc_field: str, soc_value: object, sim_field: str, sim_value: object) -> None:
+        raise ConfigError(f"the SoC profile and the simulation profile disagree: {soc_file} "
+                          f"{soc_field} is {soc_value} but {sim_file} {sim_field} is "
+                          f"{sim_value}", source=sim_file, location=sim_field)
+
+    if soc.name != profile.soc:
+        refuse("soc.name", soc.name, "soc", profile.soc)
+    if soc.ncpus != profile.ncpus:
+        refuse("cpus", f"{soc.ncpus} CPUs", "clusters[*].cpus", f"{profile.ncpus} CPUs")
+    soc_cluster_of_sim: dict[int, int] = {}
+    sim_cluster_of_soc: dict[int, int] = {}
+    for k, cl in enumerate(profile.clusters):
+        for cpu in cl.cpus:
+            c = soc.cpus[cpu]
+            where = f"clusters[{k}].cpus ({cl.name})"
+            first = soc_cluster_of_sim.setdefault(k, c.cluster)
+            if first != c.cluster:
+                refuse(f"cpus[{cpu}].cluster", c.cluster, where,
+                       f"a list holding CPUs of SoC clusters {first} and {c.cluster}")
+            other = sim_cluster_of_soc.setdefault(c.cluster, k)
+            if other != k:
+                refuse(f"cpus[{cpu}].cluster", c.cluster, where,
+                       f"a different cluster from clusters[{other}] "
+                       f"({profile.clusters[other].name})")
+            if c.max_mhz is not None and c.max_mhz != cl.max_mhz:
+                refuse(f"cpus[{cpu}].max_mhz", c.max_mhz, f"clusters[{k}].max_mhz ({cl.name})",
+                       _mhz(cl.max_mhz))
+    groups = {g.name: (gi, g) for gi, g in enumerate(soc.groups)}
+    for bus_name, bus in (("ddr", profile.ddr), ("llcc", profile.llcc)):
+        if bus_name not in groups:
+            continue
+        gi, g = groups[bus_name]
+        sim_khz = [round(f * 1000) for f in bus.ladder_mhz]
+        if g.is_level or list(g.ladder) != sim_khz:
+            refuse(f"groups[{gi}].ladder ({bus_name}, kHz)", list(g.ladder),
+                   f"{bus_name}.ladder_mhz", [_mhz(f) for f in bus.ladder_mhz])

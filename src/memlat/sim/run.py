@@ -12,6 +12,7 @@ request the oracle's snapshots (~200 B on 12 CPUs) and the counter deltas.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
 import numpy as np
@@ -28,7 +29,7 @@ from memlat.sim.policies import (
     PolicyPack,
     make_policy,
 )
-from memlat.sim.profile import SimProfile
+from memlat.sim.profile import SimProfile, cross_check
 from memlat.sim.profile import load_profile as load_sim_profile
 from memlat.sim.results import RunResult, Snapshots, Timeline
 from memlat.sim.tuning import Tunables, tune_soc
@@ -78,16 +79,34 @@ class SimSetup:
         return self._arrays
 
 
+@lru_cache(maxsize=8)
+def load_pair(soc_name: str) -> tuple[SocConfig, SimProfile]:
+    """The SoC profile `soc_name` (name, alias or YAML path) and the simulation profile of
+    the same SoC, loaded once per process and cross-checked (memlat.sim.profile.cross_check):
+    a pair that disagrees on CPUs, clusters, CPU maxima or bus ladders raises ConfigError
+    naming both files and fields, before any work starts. Treat the result as read-only.
+    """
+    soc = load_soc(soc_name)
+    soc_file = soc_name if soc_name.endswith((".yaml", ".yml")) or "/" in soc_name else (
+        f"profiles/{soc.name}.yaml")
+    profile = load_sim_profile(soc.name)
+    cross_check(soc, soc_file, profile)
+    return soc, profile
+
+
 def make_setup(soc: str | SocConfig = "x1e80100", *, seed: int = 0,
                tunables: Tunables | None = None,
                oracle_budget: float = DEFAULT_ORACLE_BUDGET) -> SimSetup:
     """Load the SoC profile (by name, or take a SocConfig) and its simulation profile;
     apply tunables."""
     tun = tunables or Tunables()
-    cfg = load_soc(soc) if isinstance(soc, str) else soc
+    if isinstance(soc, str):
+        cfg, profile = load_pair(soc)
+    else:
+        cfg, profile = soc, load_sim_profile(soc.name)
+        cross_check(cfg, f"SoC configuration {cfg.name}", profile)
     if tun != Tunables():
         cfg = tune_soc(cfg, tun)
-    profile = load_sim_profile(cfg.name)
     ladders = Ladders(
         ddr=tuple(float(f) for f in profile.ddr.ladder_mhz),
         llcc=tuple(float(f) for f in profile.llcc.ladder_mhz),
@@ -146,7 +165,9 @@ def _pack_workload(workload: Workload, profile: SimProfile, seed: int) -> _Workl
     """Phase runs (repeats expanded) on absolute CPUs with their work fixed before the
     run: budgets from the top bus OPPs, frame work with its seeded jitter (docs/model.md)."""
     n = profile.ncpus
-    bad = [c for c in workload.abs_cpus() if c >= n]
+    placed = workload.placed_tracks(profile)
+    bad = sorted({place[c] for phases, place in placed for p in phases for c in p.cpus
+                  if place[c] >= n})
     if bad:
         raise ConfigError(f"workload {workload.name!r} uses CPUs {bad} but {profile.soc} "
                           f"has {n} CPUs", location=f"workloads.{workload.name}")
@@ -161,7 +182,7 @@ def _pack_workload(workload: Workload, profile: SimProfile, seed: int) -> _Workl
     track_runs: list[tuple[int, int]] = []
     names: list[str] = []
     nominal = 0.0
-    for tr, (phases, place) in enumerate(workload.placed_tracks()):
+    for tr, (phases, place) in enumerate(placed):
         first = len(run_i)
         track_us = 0.0
         for p in phases:

@@ -12,7 +12,18 @@ bytes per miss, non-CPU DDR traffic) and how much work it is:
 `util` < 1 without a pattern means work arrives at a steady rate (the CPU is busy that
 fraction of the time at top bus speed); a `pattern` (busy ms per period ms) means
 frame-style work: one frame's work arrives at the start of every period.
-Phase `cpus` are track-relative; a track's `cpus` list places them on real CPUs.
+Phase `cpus` are track-relative. A track is placed on real CPUs by a cluster role or
+explicitly:
+
+* `cluster: big` (or `mid`, `little`, or a cluster's own name from the simulation
+  profile): the track takes the next free CPUs of the first cluster in that role's
+  preference order (memlat.sim.profile.SimProfile.role_order) that has enough of them;
+  one track never spans two clusters. Tracks are placed in file order, after every
+  explicitly placed track.
+* `cpus: [8, 9]`: explicit CPU numbers, checked against the SoC's CPU count.
+* neither: the track-relative CPUs are the CPU numbers (CPU 0 up), as explicit.
+
+So the same workload file runs on every SoC: `placed_tracks(profile)` resolves it.
 """
 
 from __future__ import annotations
@@ -25,6 +36,7 @@ from pydantic import Field, field_validator, model_validator
 
 from memlat.errors import ConfigError
 from memlat.sim._yaml import Sourced, Strict, validate
+from memlat.sim.profile import SimProfile
 from memlat.yamlfile import read_yaml
 
 
@@ -97,11 +109,15 @@ class Phase(Sourced):
 
 
 class Track(Strict):
-    """A sequence of phases on a set of CPUs: inline `phases`, or `use` another workload."""
+    """A sequence of phases on a set of CPUs: inline `phases`, or `use` another workload.
+
+    Placement: `cluster` (a role or cluster name) or `cpus` (explicit), not both.
+    """
 
     phases: list[Phase] | None = None
     use: str | None = None
     cpus: list[int] | None = None
+    cluster: str | None = None
 
     @model_validator(mode="after")
     def _one(self) -> Track:
@@ -109,7 +125,15 @@ class Track(Strict):
             raise ValueError("a track needs exactly one of phases and use")
         if self.phases is not None and not self.phases:
             raise ValueError("a track needs at least one phase")
+        if self.cpus is not None and self.cluster is not None:
+            raise ValueError("give cluster (a role) or cpus (explicit CPUs), not both")
         return self
+
+    @property
+    def width(self) -> int:
+        """CPUs the track needs: one more than its highest track-relative CPU."""
+        assert self.phases is not None
+        return 1 + max(c for p in self.phases for c in p.cpus)
 
 
 class Workload(Strict):
@@ -119,6 +143,7 @@ class Workload(Strict):
     description: str = ""
     phases: list[Phase] | None = None
     cpus: list[int] | None = None
+    cluster: str | None = None
     tracks: list[Track] | None = None
 
     @model_validator(mode="after")
@@ -127,27 +152,65 @@ class Workload(Strict):
             raise ValueError("a workload needs exactly one of phases and tracks")
         if self.phases is not None and not self.phases:
             raise ValueError("a workload needs at least one phase")
-        if self.tracks is not None and self.cpus is not None:
-            raise ValueError("cpus (placement) goes on each track when tracks are used")
+        if self.tracks is not None and (self.cpus is not None or self.cluster is not None):
+            raise ValueError("placement (cpus or cluster) goes on each track when tracks are "
+                             "used")
+        if self.cpus is not None and self.cluster is not None:
+            raise ValueError("give cluster (a role) or cpus (explicit CPUs), not both")
         return self
 
-    def placed_tracks(self) -> list[tuple[list[Phase], list[int]]]:
-        """(phases, absolute CPU of each track-relative CPU) per track; `use` must be resolved."""
+    def track_list(self) -> list[Track]:
+        """The tracks (a single-track workload as one Track); `use` must be resolved."""
         raw = self.tracks if self.tracks is not None else [
-            Track(phases=self.phases, cpus=self.cpus)]
-        out: list[tuple[list[Phase], list[int]]] = []
+            Track(phases=self.phases, cpus=self.cpus, cluster=self.cluster)]
         for t in raw:
             if t.phases is None:
                 raise ConfigError(f"track uses {t.use!r}, which was not resolved",
                                   location=f"workloads.{self.name}")
-            width = 1 + max(c for p in t.phases for c in p.cpus)
-            place = list(t.cpus) if t.cpus is not None else list(range(width))
-            out.append((t.phases, place))
-        return out
+        return raw
 
-    def abs_cpus(self) -> list[int]:
-        """Every CPU the workload runs on, ascending."""
-        return sorted({place[c] for phases, place in self.placed_tracks()
+    def track_phases(self) -> list[list[Phase]]:
+        """Each track's phases (no placement needed)."""
+        return [t.phases or [] for t in self.track_list()]
+
+    def placed_tracks(self, profile: SimProfile) -> list[tuple[list[Phase], list[int]]]:
+        """(phases, absolute CPU of each track-relative CPU) per track, on `profile`'s CPUs.
+
+        Explicit `cpus` are kept (the executor checks them against the CPU count); role
+        tracks take free CPUs by the rule in the module docstring. Raises ConfigError
+        naming the workload and track when a role's clusters have no room.
+        """
+        tracks = self.track_list()
+        fixed = [None if t.cluster is not None else
+                 list(t.cpus) if t.cpus is not None else list(range(t.width)) for t in tracks]
+        used = {c for place in fixed if place is not None for c in place}
+        places: list[list[int]] = []
+        for j, t in enumerate(tracks):
+            if t.cluster is None:
+                places.append(fixed[j] or [])
+                continue
+            role = t.cluster
+            order = profile.role_order(role)
+            for cl in order:
+                free = [c for c in cl.cpus if c not in used]
+                if len(free) >= t.width:
+                    place = free[:t.width]
+                    used.update(place)
+                    places.append(place)
+                    break
+            else:
+                where = (f"workloads.{self.name}.tracks[{j}].cluster" if self.tracks is not None
+                         else f"workloads.{self.name}.cluster")
+                room = ", ".join(f"{cl.name} {len([c for c in cl.cpus if c not in used])}"
+                                 for cl in order)
+                raise ConfigError(f"no room for {t.width} CPU(s) of role {role!r} on "
+                                  f"{profile.soc}: free CPUs per cluster in role order: "
+                                  f"{room}", location=where)
+        return [(t.phases or [], place) for t, place in zip(tracks, places, strict=True)]
+
+    def abs_cpus(self, profile: SimProfile) -> list[int]:
+        """Every CPU the workload runs on (placed on `profile`), ascending."""
+        return sorted({place[c] for phases, place in self.placed_tracks(profile)
                        for p in phases for c in p.cpus})
 
 
@@ -176,11 +239,18 @@ def _check_and_resolve(wf: WorkloadFile, source: str) -> dict[str, Workload]:
                     if ref is None or ref.phases is None:
                         raise ConfigError(f"unknown or multi-track workload {t.use!r}",
                                           source=source, location=f"{where}.tracks[{j}].use")
-                    t = Track(phases=ref.phases, cpus=t.cpus if t.cpus is not None else ref.cpus)
+                    explicit = t.cpus is not None or t.cluster is not None
+                    t = Track(phases=ref.phases,
+                              cpus=t.cpus if explicit else ref.cpus,
+                              cluster=t.cluster if explicit else ref.cluster)
                 tracks.append(t)
             w = w.model_copy(update={"tracks": tracks})
         seen: set[int] = set()
-        for j, (phases, place) in enumerate(w.placed_tracks()):
+        for j, t in enumerate(w.track_list()):
+            if t.cluster is not None:  # placed by role on a SoC (placed_tracks)
+                continue
+            place = list(t.cpus) if t.cpus is not None else list(range(t.width))
+            phases = t.phases or []
             loc = f"{where}.tracks[{j}].cpus" if w.tracks is not None else f"{where}.cpus"
             if len(set(place)) != len(place):
                 raise ConfigError("placement lists a CPU twice", source=source, location=loc)
