@@ -13,9 +13,10 @@ from typer.testing import CliRunner
 from memlat.cli import app
 from memlat.config import list_profiles, load_profile
 from memlat.errors import ConfigError
-from memlat.sim.closed_loop import POLICIES, load_pair
+from memlat.sim.policies import POLICIES
 from memlat.sim.profile import BUILTIN_PROFILES, cross_check
 from memlat.sim.profile import load_profile as load_sim_profile
+from memlat.sim.run import load_pair
 from memlat.sim.workload import load_suite, parse_workloads
 from memlat.traces.io import write_trace
 from memlat.traces.synth import synth_trace

@@ -188,7 +188,7 @@ class MemoryModel:
              const_mhz: np.ndarray | None = None) -> tuple[CounterWindow, np.ndarray]:
         """One window with CPU c busy for busy_us[c]: (counter deltas, instructions retired).
 
-        A stateless building block: the executor (memlat.sim.state) adds work tracking,
+        A stateless building block: the run loop (memlat.sim.kernel) adds work tracking,
         phase changes and exact rounding; this rounds each delta to the nearest integer.
         const_mhz: the rate of the constant counter per CPU (default: the cluster maximum).
         """
