@@ -22,6 +22,11 @@ def register(app: typer.Typer) -> None:
                                      help="Mount a Linux SCMI raw-mode tree (FUSE) here."),
         mailbox_fuse: str = typer.Option(None, "--mailbox-fuse",
                                          help="Mount the mailbox-test message/signal pair."),
+        mailbox_read: str = typer.Option(
+            "hexdump", "--mailbox-read",
+            help="What a read of the --mailbox-fuse `message` file returns: 'hexdump' "
+                 "(stock mailbox-test.c) or 'raw' (the 128-byte receive buffer, as the "
+                 "patched driver ARM's scmi-tests Linux agent reads)."),
         doorbell: str = typer.Option("eventfd", "--doorbell",
                                      help="shm doorbell: eventfd, pipe or poll."),
         quiet: bool = typer.Option(False, "--quiet", help="Do not log every message."),
@@ -50,7 +55,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"memlat platform ({soc}): protocols "
                        + ", ".join(f"{p:#04x}" for p in platform.protocol_ids()), err=True)
             serve(platform, unix=unix, shm=shm, raw_fuse=raw_fuse, mailbox_fuse=mailbox_fuse,
-                  doorbell=doorbell, log_messages=not quiet,
+                  doorbell=doorbell, mailbox_read=mailbox_read, log_messages=not quiet,
                   on_ready=lambda fronts: typer.echo(
                       "ready: " + " ".join(f.name for f in fronts), err=True))
         except (MemlatError, OSError, ValueError) as exc:

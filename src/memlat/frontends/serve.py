@@ -34,7 +34,8 @@ def _log_exchange(agent_id: int, command: Message, reply: Message | None) -> Non
 
 def build_frontends(platform: Platform, *, unix: str | None = None, shm: str | None = None,
                     raw_fuse: str | None = None, mailbox_fuse: str | None = None,
-                    doorbell: str = DEFAULT_DOORBELL) -> list[FrontEnd]:
+                    doorbell: str = DEFAULT_DOORBELL,
+                    mailbox_read: str = "hexdump") -> list[FrontEnd]:
     """Create (not start) the requested front-ends around one shared platform gate."""
     gate = as_gate(platform)
     frontends: list[FrontEnd] = []
@@ -53,13 +54,14 @@ def build_frontends(platform: Platform, *, unix: str | None = None, shm: str | N
     if mailbox_fuse:
         from memlat.frontends.fuse_mailbox import MailboxFuse
 
-        frontends.append(MailboxFuse(gate, mailbox_fuse))
+        frontends.append(MailboxFuse(gate, mailbox_fuse, read_mode=mailbox_read))
     return frontends
 
 
 def serve(platform: Platform, *, unix: str | None = None, shm: str | None = None,
           raw_fuse: str | None = None, mailbox_fuse: str | None = None,
-          doorbell: str = DEFAULT_DOORBELL, stop: threading.Event | None = None,
+          doorbell: str = DEFAULT_DOORBELL, mailbox_read: str = "hexdump",
+          stop: threading.Event | None = None,
           on_ready: Callable[[list[FrontEnd]], None] | None = None,
           log_messages: bool = True) -> int:
     """Serve until SIGINT/SIGTERM (or `stop` is set); returns messages handled.
@@ -85,7 +87,8 @@ def serve(platform: Platform, *, unix: str | None = None, shm: str | None = None
     started: list[FrontEnd] = []
     try:
         frontends = build_frontends(platform, unix=unix, shm=shm, raw_fuse=raw_fuse,
-                                    mailbox_fuse=mailbox_fuse, doorbell=doorbell)
+                                    mailbox_fuse=mailbox_fuse, doorbell=doorbell,
+                                    mailbox_read=mailbox_read)
         try:
             for frontend in frontends:
                 frontend.start()

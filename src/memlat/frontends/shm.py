@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import mmap
 import os
 import select
 import socket
 import struct
 import time
-from pathlib import Path
 
 from memlat.frontends.base import PlatformGate, PollingFrontEnd, as_gate, listen_owner_only
+from memlat.frontends.paths import Created, create_channel_file
 from memlat.scmi.platform import Platform
 from memlat.scmi.smt import DEFAULT_AREA_SIZE, OFF_RESERVED2, SmtArea
 from memlat.transports.shm import (
@@ -20,11 +21,21 @@ from memlat.transports.shm import (
     A2P_OFFSET,
     DEFAULT_DOORBELL,
     DOORBELLS,
+    FILE_SIZE,
     P2A_OFFSET,
     _Doorbell,
-    _map,
     control_path,
 )
+
+
+def _create_channel(path: str) -> tuple[int, mmap.mmap]:
+    """Create (never open an existing file, never follow a symlink) and map the channel."""
+    fd = create_channel_file(path, FILE_SIZE, control_path(path))
+    try:
+        return fd, mmap.mmap(fd, FILE_SIZE)
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 # -- platform side --------------------------------------------------------------------
@@ -42,11 +53,19 @@ class ShmFrontEnd(PollingFrontEnd):
         self.doorbell = doorbell
         self.agent_id = agent_id
         self.messages = 0
-        self._fd, self._mm = _map(self.path, create=True)
+        self._fd, self._mm = _create_channel(self.path)
+        self._created = [Created.of(self.path)]  # removed on stop only if still ours
         self.area = SmtArea(memoryview(self._mm)[A2P_OFFSET:A2P_OFFSET + DEFAULT_AREA_SIZE])
         self.area.reset()
         SmtArea(memoryview(self._mm)[P2A_OFFSET:P2A_OFFSET + DEFAULT_AREA_SIZE]).reset()
-        self._listener = listen_owner_only(control_path(self.path), 4)
+        try:
+            self._listener = listen_owner_only(control_path(self.path), 4)
+        except BaseException:
+            self._mm.close()
+            os.close(self._fd)
+            self._created[0].remove()
+            raise
+        self._created.append(Created.of(control_path(self.path)))
         self._client: socket.socket | None = None
         self._a2p: _Doorbell | None = None
         self._p2a: _Doorbell | None = None
@@ -166,9 +185,8 @@ class ShmFrontEnd(PollingFrontEnd):
         self._drop_client()
         with contextlib.suppress(OSError):
             self._listener.close()
-        for p in (control_path(self.path), self.path):
-            with contextlib.suppress(FileNotFoundError):
-                Path(p).unlink()
+        for created in reversed(self._created):
+            created.remove()
         self.area = None  # type: ignore[assignment]
         with contextlib.suppress(BufferError, ValueError):
             self._mm.close()

@@ -8,10 +8,10 @@ import logging
 import os
 import select
 import socket
-from pathlib import Path
 
 from memlat.errors import TransportError
 from memlat.frontends.base import PlatformGate, PollingFrontEnd, as_gate, listen_owner_only
+from memlat.frontends.paths import Created
 from memlat.scmi.platform import Platform
 from memlat.transports.unix import FrameBuffer, _send_all, encode_frame
 
@@ -30,6 +30,7 @@ class UnixFrontEnd(PollingFrontEnd):
         self.agent_id = agent_id
         self.messages = 0
         self._listener = listen_owner_only(self.path, 16)
+        self._created = Created.of(self.path)  # removed on stop only if still ours
         self._clients: dict[int, tuple[socket.socket, FrameBuffer]] = {}
 
     @property
@@ -93,8 +94,7 @@ class UnixFrontEnd(PollingFrontEnd):
             conn.close()
         self._clients.clear()
         self._listener.close()
-        with contextlib.suppress(FileNotFoundError):
-            Path(self.path).unlink()
+        self._created.remove()
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop serving and remove the socket file."""

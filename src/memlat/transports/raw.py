@@ -53,6 +53,17 @@ class RawTransport(Transport):
         self.directory = Path(directory)
         self.name = f"raw:{self.directory}"
         raw = self.directory / "raw"
+        try:
+            os.stat(self.directory)
+        except OSError as exc:
+            if exc.errno == errno.ENOTCONN:
+                raise TransportError(
+                    f"{self.name}: the FUSE mount at {self.directory} is dead (errno 107 "
+                    "ENOTCONN, transport endpoint is not connected): the server that "
+                    "served it was killed. Start `memlat platform serve --raw-fuse "
+                    f"{self.directory}` again (it recovers the mount) or unmount it") from exc
+            raise TransportError(f"{self.name}: cannot access {self.directory} "
+                                 f"({exc.strerror})") from exc
         if not raw.is_dir():
             raise TransportError(
                 f"{self.name}: no raw/ directory (kernel needs "
