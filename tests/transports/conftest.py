@@ -40,6 +40,8 @@ class PlatformProcess:
     def __init__(self, *args: str):
         self.args = args
         self.proc: subprocess.Popen[str] | None = None
+        #: stderr lines printed before "ready" (warnings about recovered paths)
+        self.early: list[str] = []
 
     def start(self, timeout_s: float = 20.0) -> PlatformProcess:
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(
@@ -55,6 +57,7 @@ class PlatformProcess:
             ready, _, _ = select.select([self.proc.stderr], [], [], 0.1)
             if ready:
                 line = self.proc.stderr.readline()
+                self.early.append(line)
                 if line.startswith("ready"):
                     return self
                 if not line:
