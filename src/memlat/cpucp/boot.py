@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from memlat.clock import Clock, SimClock
+from memlat.cpucp.hardware import SocHardware
 from memlat.cpucp.sampling import CounterSource
 from memlat.cpucp.service import CpucpLimits, CpucpService
 from memlat.qcom.ids import Dialect
@@ -40,10 +41,16 @@ def make_cpucp_platform(identity: Any = None, dialect: Dialect | str | None = No
     dialect: None accepts both algorithm strings; "v8" or "rfc2024" only that one.
     counter_source (alias source): where sampling windows come from (None: idle CPUs).
     clock: the platform clock (None: a new SimClock at 0).
+    With a SoC profile the firmware also knows its hardware (memlat.cpucp.hardware):
+    CPU masks beyond its CPUs, groups it lacks and frequencies outside its OPP limits
+    are refused with INVALID_PARAMETERS (docs/cpucp.md).
     """
     if identity is not None and hasattr(identity, "cpus") and soc is None:
         soc, identity = identity, None
+    hardware = None
     if soc is not None:
+        if hasattr(soc, "groups") and hasattr(soc, "name"):
+            hardware = SocHardware.from_soc(soc)
         soc_ncpus, soc_max = _soc_cpus(soc)
         ncpus = ncpus if ncpus is not None else soc_ncpus
         cluster_max_mhz = cluster_max_mhz or soc_max
@@ -57,6 +64,6 @@ def make_cpucp_platform(identity: Any = None, dialect: Dialect | str | None = No
         dialect=None if dialect is None else Dialect(dialect), limits=limits,
         clock=clock if clock is not None else SimClock(),
         counter_source=counter_source if counter_source is not None else source,
-        ncpus=ncpus, cluster_max_mhz=cluster_max_mhz)
+        ncpus=ncpus, cluster_max_mhz=cluster_max_mhz, hardware=hardware)
     platform.register(service)
     return platform, service

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from memlat.clock import Clock, SimClock
+from memlat.cpucp.hardware import SocHardware
 from memlat.cpucp.sampling import CounterSource, SamplingLoop, VoteSubscriber
 from memlat.errors import DecodeError
 from memlat.governor.spec import (
@@ -218,7 +219,8 @@ class CpucpService(ProtocolHandler):
     dialect None accepts both algorithm strings; a Dialect accepts only its own (the
     other gets NOT_SUPPORTED like any unknown algorithm). ncpus None derives the CPU
     count from the highest bit of any programmed cpumask. cluster_max_mhz[c] feeds the
-    effective-frequency method 0.
+    effective-frequency method 0. hardware (memlat.cpucp.hardware) makes the firmware
+    refuse CPUs, groups and frequencies its SoC does not have (INVALID_PARAMETERS).
     """
 
     protocol_id = PROTOCOL_ID
@@ -227,13 +229,14 @@ class CpucpService(ProtocolHandler):
     def __init__(self, *, dialect: Dialect | None = None, limits: CpucpLimits | None = None,
                  clock: Clock | None = None, counter_source: CounterSource | None = None,
                  ncpus: int | None = None, cluster_max_mhz: tuple[int, ...] = (),
-                 num_agents: int = 1) -> None:
+                 num_agents: int = 1, hardware: SocHardware | None = None) -> None:
         self.dialects = frozenset(Dialect) if dialect is None else frozenset({Dialect(dialect)})
         self.limits = limits or CpucpLimits()
         self.clock: Clock = clock if clock is not None else SimClock()
         self.ncpus = ncpus
         self.cluster_max_mhz = tuple(cluster_max_mhz)
         self.num_agents = num_agents
+        self.hardware = hardware
         self.lock = threading.RLock()
         self.sampler = SamplingLoop(self.clock, counter_source, lock=self.lock)
         self._state = CpucpSnapshot()
@@ -434,11 +437,19 @@ class CpucpService(ProtocolHandler):
         # GET_TIMESTAMP: the request body is not interpreted (protocol.md §5.9)
         return Timestamp(self.clock.now_ns()).pack()
 
+    def _fits(self, why: str | None) -> None:
+        """Refuse with INVALID_PARAMETERS when the SoC hardware check gave a reason."""
+        if why is not None:
+            raise Refused(Status.INVALID_PARAMETERS, why)
+
     # -- SET handlers: each returns the new state or raises Refused/DecodeError -------
     def _set_mem_group(self, state: CpucpSnapshot, body: bytes, d: Dialect) -> CpucpSnapshot:
         node = NodeMsg.unpack(body)  # mon_type, mon_idx and name are not interpreted
         if node.hw_type not in GROUP_HW_TYPES:
             raise Refused(Status.INVALID_PARAMETERS, f"hw_type {node.hw_type} is no group")
+        if self.hardware is not None:
+            self._fits(self.hardware.check_group(node.hw_type))
+            self._fits(self.hardware.check_cpumask(node.cpumask, "group cpumask"))
         grp = state.group(node.hw_type)
         if grp is None:
             if len(state.groups) >= self.limits.max_groups:
@@ -465,6 +476,8 @@ class CpucpService(ProtocolHandler):
                               f"mon_idx {node.mon_idx} skips slot {count}")
         if node.mon_type not in (0, 1):
             raise Refused(Status.INVALID_PARAMETERS, f"mon_type {node.mon_type}")
+        if self.hardware is not None:
+            self._fits(self.hardware.check_cpumask(node.cpumask, "monitor cpumask"))
         if grp.cpumask and node.cpumask & ~grp.cpumask:
             raise Refused(Status.INVALID_PARAMETERS,
                           f"monitor mask {node.cpumask:#x} outside group mask {grp.cpumask:#x}")
@@ -518,6 +531,10 @@ class CpucpService(ProtocolHandler):
         if mon is None:
             raise Refused(Status.INVALID_PARAMETERS,
                           f"no monitor {msg.mon_idx} in group {msg.hw_type}")
+        if self.hardware is not None and param_id in (ParamId.SET_MIN_FREQ,
+                                                      ParamId.SET_MAX_FREQ):
+            self._fits(self.hardware.check_freq(msg.hw_type, msg.val,
+                                                ParamId.label(param_id)))
         return _replace_monitor(
             state, msg.hw_type, dataclasses.replace(mon, **{_MONITOR_FIELDS[param_id]: msg.val}))
 
@@ -542,6 +559,8 @@ class CpucpService(ProtocolHandler):
         if nr_rows > self.limits.max_map_rows:
             raise Refused(Status.OUT_OF_RANGE, f"nr_rows {nr_rows} > {self.limits.max_map_rows}")
         rows = MapMsg.unpack(body).rows
+        if self.hardware is not None:
+            self._fits(self.hardware.check_map(hw_type, rows))
         if self.limits.strict_map_order:
             for i in range(1, len(rows)):
                 if rows[i][0] <= rows[i - 1][0]:
