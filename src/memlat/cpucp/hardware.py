@@ -32,11 +32,18 @@ class GroupHardware:
 
 @dataclass(frozen=True, slots=True)
 class SocHardware:
-    """The SoC's CPUs (ncpus, logical 0..ncpus-1) and memory groups, keyed by hw_type."""
+    """The SoC's CPUs (ncpus, logical 0..ncpus-1) and memory groups, keyed by hw_type.
+
+    static_mask: CPU bits the firmware's own static tables name. Usually the CPUs of the
+    part; on a part whose driver tables were copied from a bigger sibling (x1p42100
+    reuses the 12-core Hamoa masks, protocol.md §5 "Open questions" item 7) also those bits, since the
+    firmware must accept what its own upstream driver sends.
+    """
 
     name: str
     ncpus: int
     groups: tuple[GroupHardware, ...]
+    static_mask: int = 0
 
     @classmethod
     def from_soc(cls, soc: Any) -> SocHardware:
@@ -45,12 +52,15 @@ class SocHardware:
         for g in soc.groups:
             lo, hi = g.map_range()
             groups.append(GroupHardware(g.hw_type, g.name, g.ladder[0], g.ladder[-1], lo, hi))
-        return cls(soc.name, len(soc.cpus), tuple(groups))
+        static = 0
+        for g, _idx, mon in soc.monitors():
+            static |= soc.group_mask(g) | mon.cpumask
+        return cls(soc.name, len(soc.cpus), tuple(groups), static)
 
     @property
     def cpu_mask(self) -> int:
-        """Every CPU of the part."""
-        return (1 << self.ncpus) - 1
+        """Every CPU bit the firmware accepts: the part's CPUs and its static tables'."""
+        return (1 << self.ncpus) - 1 | self.static_mask
 
     def group(self, hw_type: int) -> GroupHardware | None:
         """The group with this hw_type, or None when the SoC has none."""
@@ -66,7 +76,7 @@ class SocHardware:
             return None
         cpus = [i for i in range(extra.bit_length()) if extra >> i & 1]
         return (f"{what} {mask:#x} names CPUs {cpus} beyond this SoC's {self.ncpus} CPUs "
-                f"(mask {self.cpu_mask:#x})")
+                f"(it accepts mask {self.cpu_mask:#x})")
 
     def check_group(self, hw_type: int) -> str | None:
         """None, or why this SoC has no group `hw_type`."""
