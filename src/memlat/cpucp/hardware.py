@@ -36,8 +36,8 @@ class SocHardware:
 
     static_mask: CPU bits the firmware's own static tables name. Usually the CPUs of the
     part; on a part whose driver tables were copied from a bigger sibling (x1p42100
-    reuses the 12-core Hamoa masks, protocol.md §5 "Open questions" item 7) also those bits, since the
-    firmware must accept what its own upstream driver sends.
+    reuses the 12-core Hamoa masks, protocol.md §5 "Open questions" item 7) also those
+    bits, since the firmware must accept what its own upstream driver sends.
     """
 
     name: str
