@@ -43,7 +43,7 @@ class PlatformProcess:
         #: stderr lines printed before "ready" (warnings about recovered paths)
         self.early: list[str] = []
 
-    def start(self, timeout_s: float = 20.0) -> PlatformProcess:
+    def start(self, timeout_s: float = 60.0) -> PlatformProcess:
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(
             [str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]))
         self.proc = subprocess.Popen(
@@ -64,9 +64,11 @@ class PlatformProcess:
                     break
             if self.proc.poll() is not None:
                 break
-        err = line if self.proc.poll() is not None else ""
+        exited = self.proc.poll() is not None
         self.kill()
-        raise RuntimeError(f"platform process did not start: {err}")
+        rest = self.proc.stderr.read() if exited else ""
+        raise RuntimeError(f"platform process did not start ({'exited' if exited else 'timeout'}"
+                           f"): {''.join(self.early)}{rest}")
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -85,7 +87,7 @@ def platform_process() -> Iterator[type[PlatformProcess]]:
     started: list[PlatformProcess] = []
 
     class Tracked(PlatformProcess):
-        def start(self, timeout_s: float = 20.0) -> PlatformProcess:
+        def start(self, timeout_s: float = 60.0) -> PlatformProcess:
             started.append(self)
             return super().start(timeout_s)
 

@@ -64,7 +64,8 @@ def serve(platform: Platform, *, unix: str | None = None, shm: str | None = None
           stop: threading.Event | None = None,
           on_ready: Callable[[list[FrontEnd]], None] | None = None,
           log_messages: bool = True) -> int:
-    """Serve until SIGINT/SIGTERM (or `stop` is set); returns messages handled.
+    """Serve until SIGINT/SIGTERM (or `stop` is set); returns messages handled (with
+    log_messages False: as counted by the unix and shm front-ends).
 
     Signal handlers are installed before any FUSE mount, so libfuse (which only claims
     signals still at their default) leaves SIGTERM to us.
@@ -76,10 +77,10 @@ def serve(platform: Platform, *, unix: str | None = None, shm: str | None = None
 
     def observe(agent_id: int, command: Message, reply: Message | None) -> None:
         counted[0] += 1
-        if log_messages:
-            _log_exchange(agent_id, command, reply)
+        _log_exchange(agent_id, command, reply)
 
-    platform.observers.append(observe)
+    if log_messages:  # --quiet: no per-message Python call at all (front-ends count)
+        platform.observers.append(observe)
     previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -108,7 +109,10 @@ def serve(platform: Platform, *, unix: str | None = None, shm: str | None = None
     finally:
         for frontend in reversed(started):
             frontend.stop()
-        platform.observers.remove(observe)
+        if log_messages:
+            platform.observers.remove(observe)
+        else:
+            counted[0] = sum(getattr(f, "messages", 0) for f in started)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     log.info("stopped after %d messages", counted[0])

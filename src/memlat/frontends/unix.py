@@ -8,6 +8,7 @@ import logging
 import os
 import select
 import socket
+import struct
 
 from memlat.errors import TransportError
 from memlat.frontends.base import PlatformGate, PollingFrontEnd, as_gate, listen_owner_only
@@ -56,7 +57,9 @@ class UnixFrontEnd(PollingFrontEnd):
             conn, _ = self._listener.accept()
         except BlockingIOError:
             return
-        conn.settimeout(1.0)  # bounds sendall to a client that stopped reading
+        # bounds a send to a client that stopped reading; the kernel's SO_SNDTIMEO, not
+        # settimeout(), which would make CPython poll() before every recv and send
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", 1, 0))
         self._clients[conn.fileno()] = (conn, FrameBuffer(self.name))
         poller.register(conn.fileno(), select.POLLIN)
 
