@@ -10,6 +10,17 @@ client had no readback; we poll it the same way (with its 128-byte rx_size).
 
 Each successful read goes through `DevfreqDevice.record` (devfreq.py), which does the
 kernel's trans_stat accounting; every change is also kept in `transitions`.
+
+Decision (issue 12) - votes land on OPPs. The map rows carry memory frequencies in
+whole MHz on the wire (protocol.md §4.3: v2 = mem kHz / 1000), so a monitor votes, and
+GET_CUR_FREQ reports, e.g. 806000 kHz where the L3 ladder has 806400 kHz (sm8550,
+sm8650). The firmware's DCVS layer runs the bus at the first table entry >= the vote
+(algorithm.md §2.5), which is what devfreq_recommended_opp() (devfreq.c) picks for a
+lower-bound request: dev_pm_opp_find_freq_ceil(), falling back to
+dev_pm_opp_find_freq_floor() above the top OPP. `read()` applies it, so cur_freq and
+trans_stat show the OPP the bus runs at; the value the firmware sent stays in
+`Bus.raw_hz`. `snap_to_opp=False` keeps the literal v8 client (Hz = kHz x 1000), for
+which devfreq then shows a non-OPP cur_freq and an empty trans_stat read.
 """
 
 from __future__ import annotations
@@ -18,12 +29,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from memlat.agent.devfreq import DevfreqDevice
-from memlat.agent.probe import RFC_RX_SIZE
+from memlat.agent.devfreq import DevfreqDevice, recommended_opp
 from memlat.config.model import Group, SocConfig
 from memlat.errors import TransportError
-from memlat.qcom.codec import FreqReply, ScalarMsg, encode_request
-from memlat.qcom.ids import PROTOCOL_ID, Dialect, ParamId, QcomMessage
+from memlat.qcom.codec import FreqReply, ScalarMsg
+from memlat.qcom.dialect import Dialect
+from memlat.qcom.ids import PROTOCOL_ID, ParamId
+from memlat.qcom.request import request
 from memlat.scmi.agent import Agent
 from memlat.scmi.status import Status
 
@@ -57,6 +69,7 @@ class Bus:
     monitor_khz: list[int | None]
     warned: set[int] = field(default_factory=set)
     failed_reads: int = 0
+    raw_hz: int | None = None  # the last bus value as the firmware reported it
 
     @property
     def name(self) -> str:
@@ -69,7 +82,7 @@ class RemoteGovernor:
     """Polls the firmware over `agent` like the v8 devfreq client and records the values.
 
     Create with `RemoteGovernor.create(agent, soc, dialect, now_ms)` after a successful
-    probe; call `poll_until(now_ms)` as platform time advances.
+    probe; call `poll(now_ms)` or `run(advance_to, until_ms)` as platform time advances.
     """
 
     agent: Agent
@@ -79,11 +92,15 @@ class RemoteGovernor:
     next_poll_ms: int
     transitions: list[Transition] = field(default_factory=list)
     gets: int = 0
+    snap_to_opp: bool = True
 
     @classmethod
     def create(cls, agent: Agent, soc: SocConfig, dialect: Dialect | str = Dialect.V8,
-               now_ms: int = 0) -> RemoteGovernor:
-        """One devfreq device per group; initial_freq = min kHz x 1000 (level groups: 0)."""
+               now_ms: int = 0, *, snap_to_opp: bool = True) -> RemoteGovernor:
+        """One devfreq device per group; initial_freq = min kHz x 1000 (level groups: 0).
+
+        snap_to_opp: land each read on an OPP (module docstring), else report it raw.
+        """
         d = Dialect(dialect)
         polling = polling_interval_ms(soc.sample_ms)
         buses = []
@@ -91,7 +108,7 @@ class RemoteGovernor:
             initial = 0 if g.is_level else g.min_value * 1000
             dev = DevfreqDevice.create(g.name, g.opp_hz(), polling, initial, now_ms)
             buses.append(Bus(g, dev, [None] * len(g.monitors)))
-        return cls(agent, d, polling, buses, now_ms + polling)
+        return cls(agent, d, polling, buses, now_ms + polling, snap_to_opp=snap_to_opp)
 
     def bus(self, name: str) -> Bus:
         """The bus called `name` (ddr, llcc, ddr-qos or ddr_qos)."""
@@ -103,12 +120,12 @@ class RemoteGovernor:
     # -- one read -----------------------------------------------------------------------
     def get_cur_freq(self, hw_type: int, mon_idx: int) -> int | None:
         """One GET_CUR_FREQ: the monitor's target (kHz or level), None on any failure."""
-        body = ScalarMsg(hw_type, mon_idx, 0).pack()
-        payload = encode_request(self.dialect.algorithm, ParamId.GET_CUR_FREQ, body)
-        rx = FreqReply.SIZE if self.dialect is Dialect.V8 else RFC_RX_SIZE
+        req = request(self.dialect, ParamId.GET_CUR_FREQ, ScalarMsg(hw_type, mon_idx, 0).pack(),
+                      result_size=FreqReply.SIZE)
         self.gets += 1
         try:
-            reply = self.agent.xfer(PROTOCOL_ID, QcomMessage.GET_PARAM, payload, rx_size=rx)
+            reply = self.agent.xfer(PROTOCOL_ID, req.message_id, req.payload,
+                                    rx_size=req.rx_size)
         except TransportError as exc:
             log.debug("GET_CUR_FREQ hw %d mon %d: %s", hw_type, mon_idx, exc)
             return None
@@ -117,7 +134,11 @@ class RemoteGovernor:
         return FreqReply.unpack(reply.values).value
 
     def read(self, bus: Bus) -> int | None:
-        """get_cur_freq of one bus (Hz), or None when every monitor failed."""
+        """get_cur_freq of one bus (Hz), or None when every monitor failed.
+
+        With snap_to_opp the value is devfreq_recommended_opp(value, lower bound) on
+        the bus's OPP table; the firmware's value is kept in bus.raw_hz.
+        """
         values: list[int] = []
         for idx in range(len(bus.group.monitors)):
             value = self.get_cur_freq(bus.group.hw_type, idx)
@@ -132,8 +153,13 @@ class RemoteGovernor:
             bus.failed_reads += 1
             return None
         if bus.group.is_level:
-            return LEVEL_HIGH_HZ if any(values) else LEVEL_LOW_HZ
-        return max(values) * 1000
+            hz = LEVEL_HIGH_HZ if any(values) else LEVEL_LOW_HZ
+        else:
+            hz = max(values) * 1000
+        bus.raw_hz = hz
+        if self.snap_to_opp:
+            hz = recommended_opp(bus.device.stats.freq_table, hz)
+        return hz
 
     # -- polling ------------------------------------------------------------------------
     def poll(self, now_ms: int) -> list[Transition]:
@@ -147,14 +173,6 @@ class RemoteGovernor:
             if bus.device.record(hz, now_ms):
                 changes.append(Transition(now_ms, bus.name, old, bus.device.stats.previous_freq))
         self.transitions += changes
-        return changes
-
-    def poll_until(self, now_ms: int) -> list[Transition]:
-        """Run every poll due at or before `now_ms` (at its own scheduled time)."""
-        changes = []
-        while self.next_poll_ms <= now_ms:
-            changes += self.poll(self.next_poll_ms)
-            self.next_poll_ms += self.polling_ms
         return changes
 
     def run(self, advance_to: Callable[[int], object], until_ms: int) -> list[Transition]:

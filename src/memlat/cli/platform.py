@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from memlat.cpucp.sampling import CounterSource
+    from memlat.cpucp.service import CpucpService
+    from memlat.scmi.platform import Platform
 
 
 def register(app: typer.Typer) -> None:
@@ -17,7 +25,8 @@ def register(app: typer.Typer) -> None:
     def serve_cmd(
         soc: str = typer.Option("x1e80100", "--soc", help="SoC profile of the emulated CPUCP."),
         unix: str = typer.Option(None, "--unix", help="Serve framed SCMI on this Unix socket."),
-        shm: str = typer.Option(None, "--shm", help="Serve an SMT shared-memory channel file."),
+        shm: str = typer.Option(None, "--shm", help="Serve an SMT shared-memory channel "
+                                "(a sealed memfd) through the control socket PATH.ctl."),
         raw_fuse: str = typer.Option(None, "--raw-fuse",
                                      help="Mount a Linux SCMI raw-mode tree (FUSE) here."),
         mailbox_fuse: str = typer.Option(None, "--mailbox-fuse",
@@ -68,28 +77,32 @@ def register(app: typer.Typer) -> None:
     app.add_typer(group, name="platform")
 
 
-def _load_factory(spec: str):
+def _load_factory(spec: str) -> Callable[[str], Platform]:
     import importlib
 
     module_name, _, func = spec.partition(":")
-    return getattr(importlib.import_module(module_name), func or "make_platform")
+    factory: Callable[[str], Platform] = getattr(importlib.import_module(module_name),
+                                                 func or "make_platform")
+    return factory
 
 
-def _wall_clock_platform(soc: str, trace: str | None):
+def _wall_clock_platform(soc: str, trace: str | None) -> tuple[Platform, CpucpService]:
     """The emulated CPUCP for real agents: platform time is the wall clock, and the
     governor samples `trace` (or a synthetic staircase) in a background thread once an
     agent sends START_TIMER (cpucp.md, wall-clock mode)."""
     from memlat.clock import WallClock
     from memlat.config import load_config
     from memlat.cpucp.boot import make_cpucp_platform
+    from memlat.cpucp.hardware import SocHardware
     from memlat.cpucp.sources import StaircaseSource, TraceSource
 
-    source = StaircaseSource()
+    source: CounterSource = StaircaseSource()
     if trace:
         from memlat.traces import read_trace
 
         source = TraceSource(read_trace(trace))
-    platform, service = make_cpucp_platform(load_config(soc=soc), clock=WallClock(),
-                                            source=source)
+    cfg = load_config(soc=soc)
+    platform, service = make_cpucp_platform(cfg.hardware(), clock=WallClock(), source=source,
+                                            soc_limits=SocHardware.from_soc(cfg))
     service.sampler.start_thread()
     return platform, service

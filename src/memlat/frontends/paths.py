@@ -1,4 +1,5 @@
-"""Path safety for the front-ends that create files (`--unix`, `--shm`).
+"""Path safety for the front-ends that create sockets (`--unix PATH`, `--shm PATH`'s
+control socket `PATH.ctl`; the shm channel memory itself is an anonymous memfd).
 
 The rule (the project's standards): serve never deletes or replaces anything it did not
 create. So:
@@ -8,11 +9,6 @@ create. So:
 - A socket is probed by connecting to it. If something accepts, a server is alive there
   and we refuse with a clear message; if the connection is refused, the socket is stale
   (its server is gone) and it is removed with a warning, then recreated.
-- A channel file is created with O_CREAT|O_EXCL|O_NOFOLLOW, so a planted symlink or a
-  foreign file is never opened, let alone truncated. An old channel file is only
-  replaced when the evidence says a dead memlat server left it: its control socket
-  `PATH.ctl` is stale, and the file is a regular file of exactly the channel size owned
-  by us.
 - What we created is remembered by (device, inode); on stop it is removed only if the
   path still names that very file, so a successor's live socket is never deleted.
 """
@@ -114,54 +110,3 @@ def claim_socket_path(path: str) -> None:
     log.warning("%s: removing a stale socket left by a server that is gone", path)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-
-
-def _looks_like_our_channel(path: str, size: int) -> bool:
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return True
-    return (stat.S_ISREG(st.st_mode) and st.st_size == size
-            and st.st_uid == os.geteuid() and st.st_nlink == 1)
-
-
-def create_channel_file(path: str, size: int, control: str) -> int:
-    """Create the shared channel file `path` (mode 0600, `size` bytes) and return its
-    descriptor. Refuses (TransportError) anything in the way, except the channel file
-    of a dead memlat server: `control` (its control socket) stale and the file a
-    regular one of our own of exactly `size` bytes."""
-    ctl = socket_state(control)
-    if ctl == "live":
-        raise TransportError(
-            f"{path}: a server is already serving this channel ({control} accepts "
-            "connections); refusing to take it over")
-    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    for attempt in range(2):
-        old = os.umask(0o077)
-        try:
-            fd = os.open(path, flags, 0o600)
-        except FileExistsError:
-            if attempt == 0 and ctl == "stale" and _looks_like_our_channel(path, size):
-                log.warning("%s: removing the channel file left by a server that is gone",
-                            path)
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(path)
-                continue
-            kind = _kind(os.lstat(path).st_mode) if os.path.lexists(path) else "in the way"
-            raise TransportError(
-                f"{path} exists ({kind}) and is not the channel file of a dead memlat "
-                "server; refusing to overwrite it (remove it yourself or pick another "
-                "path)") from None
-        except OSError as exc:
-            raise TransportError(f"cannot create channel file {path}: {exc.strerror}") from exc
-        finally:
-            os.umask(old)
-        try:
-            os.ftruncate(fd, size)
-        except OSError:
-            os.close(fd)
-            with contextlib.suppress(OSError):
-                os.unlink(path)
-            raise
-        return fd
-    raise TransportError(f"{path}: could not create the channel file")  # pragma: no cover

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import mmap
+import logging
 import os
 import select
 import socket
@@ -13,7 +13,7 @@ import struct
 import time
 
 from memlat.frontends.base import PlatformGate, PollingFrontEnd, as_gate, listen_owner_only
-from memlat.frontends.paths import Created, create_channel_file
+from memlat.frontends.paths import Created
 from memlat.scmi.platform import Platform
 from memlat.scmi.smt import DEFAULT_AREA_SIZE, OFF_RESERVED2, SmtArea
 from memlat.transports.shm import (
@@ -21,26 +21,25 @@ from memlat.transports.shm import (
     A2P_OFFSET,
     DEFAULT_DOORBELL,
     DOORBELLS,
-    FILE_SIZE,
     P2A_OFFSET,
     _Doorbell,
     control_path,
+    create_channel,
 )
 
-
-def _create_channel(path: str) -> tuple[int, mmap.mmap]:
-    """Create (never open an existing file, never follow a symlink) and map the channel."""
-    fd = create_channel_file(path, FILE_SIZE, control_path(path))
-    try:
-        return fd, mmap.mmap(fd, FILE_SIZE)
-    except BaseException:
-        os.close(fd)
-        raise
+log = logging.getLogger(__name__)
 
 
 # -- platform side --------------------------------------------------------------------
 class ShmFrontEnd(PollingFrontEnd):
-    """Serves `platform` on the shared-memory channel file `path` (one agent at a time)."""
+    """Serves `platform` on the shared-memory channel `path` (one agent at a time).
+
+    The channel memory is a sealed memfd (`create_channel`) sent to each agent with its
+    doorbells over the control socket `path`.ctl; no file is created at `path` itself.
+    A new connection first checks, synchronously, whether the current agent has closed
+    its control socket, so an agent that closes and reconnects at once is never told
+    the channel is in use.
+    """
 
     def __init__(self, platform: Platform | PlatformGate, path: str | os.PathLike[str], *,
                  doorbell: str = DEFAULT_DOORBELL, agent_id: int = 1):
@@ -53,19 +52,12 @@ class ShmFrontEnd(PollingFrontEnd):
         self.doorbell = doorbell
         self.agent_id = agent_id
         self.messages = 0
-        self._fd, self._mm = _create_channel(self.path)
-        self._created = [Created.of(self.path)]  # removed on stop only if still ours
+        self._fd, self._mm = create_channel()
         self.area = SmtArea(memoryview(self._mm)[A2P_OFFSET:A2P_OFFSET + DEFAULT_AREA_SIZE])
         self.area.reset()
         SmtArea(memoryview(self._mm)[P2A_OFFSET:P2A_OFFSET + DEFAULT_AREA_SIZE]).reset()
-        try:
-            self._listener = listen_owner_only(control_path(self.path), 4)
-        except BaseException:
-            self._mm.close()
-            os.close(self._fd)
-            self._created[0].remove()
-            raise
-        self._created.append(Created.of(control_path(self.path)))
+        self._listener = listen_owner_only(control_path(self.path), 4)
+        self._created = Created.of(control_path(self.path))  # removed on stop if still ours
         self._client: socket.socket | None = None
         self._a2p: _Doorbell | None = None
         self._p2a: _Doorbell | None = None
@@ -76,6 +68,13 @@ class ShmFrontEnd(PollingFrontEnd):
             conn, _ = self._listener.accept()
         except BlockingIOError:
             return
+        except OSError as exc:  # EMFILE and kin: keep serving the agent we have
+            log.warning("%s: cannot accept a connection (%s); retrying", self.name,
+                        exc.strerror or exc)
+            time.sleep(0.010)
+            return
+        if self._client is not None and self._client_gone():
+            self._drop_client()  # it closed before this connect: deterministic hand-over
         if self._client is not None:
             with contextlib.suppress(OSError):
                 conn.sendall(json.dumps({"error": f"channel {self.path} already in use by "
@@ -85,11 +84,11 @@ class ShmFrontEnd(PollingFrontEnd):
         self.area.reset()
         hello = {"doorbell": self.doorbell, "a2p": A2P_OFFSET, "p2a": P2A_OFFSET,
                  "size": DEFAULT_AREA_SIZE}
-        fds: list[int] = []
+        fds: list[int] = [self._fd]
         if self.doorbell != "poll":
             self._a2p = _Doorbell.create(self.doorbell)
             self._p2a = _Doorbell.create(self.doorbell)
-            fds = [self._a2p.write_fd, self._p2a.read_fd]
+            fds += [self._a2p.write_fd, self._p2a.read_fd]
         try:
             socket.send_fds(conn, [json.dumps(hello).encode()], fds)
         except OSError:
@@ -185,8 +184,7 @@ class ShmFrontEnd(PollingFrontEnd):
         self._drop_client()
         with contextlib.suppress(OSError):
             self._listener.close()
-        for created in reversed(self._created):
-            created.remove()
+        self._created.remove()
         self.area = None  # type: ignore[assignment]
         with contextlib.suppress(BufferError, ValueError):
             self._mm.close()
@@ -194,7 +192,7 @@ class ShmFrontEnd(PollingFrontEnd):
             os.close(self._fd)
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        """Stop serving, remove the channel file and control socket."""
+        """Stop serving, remove the control socket, release the channel memory."""
         was_started = self._thread is not None
         super().stop(timeout_s)
         if not was_started:

@@ -55,6 +55,7 @@ class RawTransport(Transport):
         raw = self.directory / "raw"
         try:
             os.stat(self.directory)
+            has_raw = raw.is_dir()
         except OSError as exc:
             if exc.errno == errno.ENOTCONN:
                 raise TransportError(
@@ -64,7 +65,7 @@ class RawTransport(Transport):
                     f"{self.directory}` again (it recovers the mount) or unmount it") from exc
             raise TransportError(f"{self.name}: cannot access {self.directory} "
                                  f"({exc.strerror})") from exc
-        if not raw.is_dir():
+        if not has_raw:
             raise TransportError(
                 f"{self.name}: no raw/ directory (kernel needs "
                 "CONFIG_ARM_SCMI_RAW_MODE_SUPPORT and debugfs mounted)"
