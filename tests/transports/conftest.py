@@ -53,15 +53,21 @@ class PlatformProcess:
         )
         deadline = time.monotonic() + timeout_s
         assert self.proc.stderr is not None
+        # raw reads, not select + readline: readline may buffer the "ready" line behind
+        # an earlier one, and select() on the pipe then never fires again
+        fd, pending = self.proc.stderr.fileno(), b""
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.proc.stderr], [], [], 0.1)
-            if ready:
-                line = self.proc.stderr.readline()
-                self.early.append(line)
-                if line.startswith("ready"):
-                    return self
-                if not line:
+            if select.select([fd], [], [], 0.1)[0]:
+                chunk = os.read(fd, 65536)
+                if not chunk:
                     break
+                pending += chunk
+                while b"\n" in pending:
+                    raw, pending = pending.split(b"\n", 1)
+                    line = raw.decode(errors="replace") + "\n"
+                    self.early.append(line)
+                    if line.startswith("ready"):
+                        return self
             if self.proc.poll() is not None:
                 break
         exited = self.proc.poll() is not None

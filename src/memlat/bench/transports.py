@@ -48,15 +48,17 @@ def _process(args: list[str], *, ready: str = "ready") -> Iterator[subprocess.Po
     try:
         deadline = time.monotonic() + 30
         assert proc.stderr is not None
-        while time.monotonic() < deadline:
-            if select.select([proc.stderr], [], [], 0.1)[0]:
-                line = proc.stderr.readline()
-                if line.startswith(ready):
-                    break
-                if not line:
+        # raw reads: readline could buffer the ready line, and select() would not see it
+        fd, pending, lines = proc.stderr.fileno(), b"", [b""]
+        while not any(line.startswith(ready.encode()) for line in lines[:-1]):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{args} not ready in 30 s")
+            if select.select([fd], [], [], 0.1)[0]:
+                chunk = os.read(fd, 65536)
+                if not chunk:
                     raise RuntimeError(f"{args} exited before it was ready")
-        else:
-            raise RuntimeError(f"{args} not ready in 30 s")
+                pending += chunk
+                lines = pending.split(b"\n")
         yield proc
     finally:
         proc.terminate()
