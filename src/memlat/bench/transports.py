@@ -11,6 +11,7 @@ base PROTOCOL_VERSION command, as in real use.
 from __future__ import annotations
 
 import contextlib
+import functools
 import mmap
 import os
 import select
@@ -319,7 +320,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         doorbells["eventfd"] = per["shm"]["roundtrips_per_s"]
         for kind in ("pipe", "poll"):
             ch = tmp / f"ch-{kind}"
-            with _served_agent(lambda ch=ch: ShmTransport(ch), "--shm", str(ch),
+            with _served_agent(functools.partial(ShmTransport, ch), "--shm", str(ch),
                                "--doorbell", kind) as ours:
                 doorbells[kind] = _block_rate(n // 3 if kind == "poll" else n, ours)
 
