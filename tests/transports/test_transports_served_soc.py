@@ -24,10 +24,7 @@ from memlat.scmi.status import Status
 from memlat.transports.inproc import InProcessTransport
 
 SET = QcomMessage.SET_PARAM
-# x1p42100 is left out: its Hamoa monitor masks (0xF00) exceed its 8-CPU group mask, so
-# the pre-existing "cpumask ⊆ group mask" rule refuses SET_MONITOR with or without the
-# SoC hardware check (tracked separately; SocHardware itself accepts its static masks).
-PROFILES = ("x1e80100", "glymur", "kaanapali", "sm8550", "sm8650")
+PROFILES = ("x1e80100", "x1p42100", "glymur", "kaanapali", "sm8550", "sm8650")
 
 
 def _set(platform, service: CpucpService, param: ParamId, body: bytes) -> Status:
