@@ -40,8 +40,10 @@ class PlatformProcess:
     def __init__(self, *args: str):
         self.args = args
         self.proc: subprocess.Popen[str] | None = None
+        #: stderr lines printed before "ready" (warnings about recovered paths)
+        self.early: list[str] = []
 
-    def start(self, timeout_s: float = 20.0) -> PlatformProcess:
+    def start(self, timeout_s: float = 60.0) -> PlatformProcess:
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(
             [str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]))
         self.proc = subprocess.Popen(
@@ -51,19 +53,28 @@ class PlatformProcess:
         )
         deadline = time.monotonic() + timeout_s
         assert self.proc.stderr is not None
+        # raw reads, not select + readline: readline may buffer the "ready" line behind
+        # an earlier one, and select() on the pipe then never fires again
+        fd, pending = self.proc.stderr.fileno(), b""
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.proc.stderr], [], [], 0.1)
-            if ready:
-                line = self.proc.stderr.readline()
-                if line.startswith("ready"):
-                    return self
-                if not line:
+            if select.select([fd], [], [], 0.1)[0]:
+                chunk = os.read(fd, 65536)
+                if not chunk:
                     break
+                pending += chunk
+                while b"\n" in pending:
+                    raw, pending = pending.split(b"\n", 1)
+                    line = raw.decode(errors="replace") + "\n"
+                    self.early.append(line)
+                    if line.startswith("ready"):
+                        return self
             if self.proc.poll() is not None:
                 break
-        err = line if self.proc.poll() is not None else ""
+        exited = self.proc.poll() is not None
         self.kill()
-        raise RuntimeError(f"platform process did not start: {err}")
+        rest = self.proc.stderr.read() if exited else ""
+        raise RuntimeError(f"platform process did not start ({'exited' if exited else 'timeout'}"
+                           f"): {''.join(self.early)}{rest}")
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -82,7 +93,7 @@ def platform_process() -> Iterator[type[PlatformProcess]]:
     started: list[PlatformProcess] = []
 
     class Tracked(PlatformProcess):
-        def start(self, timeout_s: float = 20.0) -> PlatformProcess:
+        def start(self, timeout_s: float = 60.0) -> PlatformProcess:
             started.append(self)
             return super().start(timeout_s)
 

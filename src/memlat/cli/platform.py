@@ -31,6 +31,11 @@ def register(app: typer.Typer) -> None:
                                      help="Mount a Linux SCMI raw-mode tree (FUSE) here."),
         mailbox_fuse: str = typer.Option(None, "--mailbox-fuse",
                                          help="Mount the mailbox-test message/signal pair."),
+        mailbox_read: str = typer.Option(
+            "hexdump", "--mailbox-read",
+            help="What a read of the --mailbox-fuse `message` file returns: 'hexdump' "
+                 "(stock mailbox-test.c) or 'raw' (the 128-byte receive buffer, as the "
+                 "patched driver ARM's scmi-tests Linux agent reads)."),
         doorbell: str = typer.Option("eventfd", "--doorbell",
                                      help="shm doorbell: eventfd, pipe or poll."),
         quiet: bool = typer.Option(False, "--quiet", help="Do not log every message."),
@@ -59,7 +64,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"memlat platform ({soc}): protocols "
                        + ", ".join(f"{p:#04x}" for p in platform.protocol_ids()), err=True)
             serve(platform, unix=unix, shm=shm, raw_fuse=raw_fuse, mailbox_fuse=mailbox_fuse,
-                  doorbell=doorbell, log_messages=not quiet,
+                  doorbell=doorbell, mailbox_read=mailbox_read, log_messages=not quiet,
                   on_ready=lambda fronts: typer.echo(
                       "ready: " + " ".join(f.name for f in fronts), err=True))
         except (MemlatError, OSError, ValueError) as exc:
@@ -88,6 +93,7 @@ def _wall_clock_platform(soc: str, trace: str | None) -> tuple[Platform, CpucpSe
     from memlat.clock import WallClock
     from memlat.config import load_config
     from memlat.cpucp.boot import make_cpucp_platform
+    from memlat.cpucp.hardware import SocHardware
     from memlat.cpucp.sources import StaircaseSource, TraceSource
 
     source: CounterSource = StaircaseSource()
@@ -95,7 +101,8 @@ def _wall_clock_platform(soc: str, trace: str | None) -> tuple[Platform, CpucpSe
         from memlat.traces import read_trace
 
         source = TraceSource(read_trace(trace))
-    platform, service = make_cpucp_platform(load_config(soc=soc).hardware(),
-                                            clock=WallClock(), source=source)
+    cfg = load_config(soc=soc)
+    platform, service = make_cpucp_platform(cfg.hardware(), clock=WallClock(), source=source,
+                                            soc_limits=SocHardware.from_soc(cfg))
     service.sampler.start_thread()
     return platform, service

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from memlat.clock import Clock, SimClock
+from memlat.cpucp.hardware import SocHardware
 from memlat.cpucp.sampling import CounterSource, SamplingLoop, VoteSubscriber
 from memlat.cpucp.state import (
     GROUP_FIELDS,
@@ -80,6 +81,9 @@ class CpucpService(ProtocolHandler):
     dialect None accepts both algorithm strings; a Dialect accepts only its own (the
     other gets NOT_SUPPORTED like any unknown algorithm). hardware: what the firmware
     knows of its SoC (CPU count, cluster maxima, bus names; `CpucpHardware`).
+    soc_limits (`memlat.cpucp.hardware.SocHardware`, given to served platforms): refuse
+    with INVALID_PARAMETERS CPU masks beyond the SoC's CPUs, groups it lacks and
+    frequencies outside its OPP limits (docs/cpucp.md).
     """
 
     protocol_id = PROTOCOL_ID
@@ -87,12 +91,14 @@ class CpucpService(ProtocolHandler):
 
     def __init__(self, *, dialect: Dialect | None = None, limits: CpucpLimits | None = None,
                  clock: Clock | None = None, counter_source: CounterSource | None = None,
-                 hardware: CpucpHardware | None = None, num_agents: int = 1) -> None:
+                 hardware: CpucpHardware | None = None, num_agents: int = 1,
+                 soc_limits: SocHardware | None = None) -> None:
         self.dialects = frozenset(Dialect) if dialect is None else frozenset({Dialect(dialect)})
         self.limits = limits or CpucpLimits()
         self.clock: Clock = clock if clock is not None else SimClock()
         self.hardware = hardware if hardware is not None else CpucpHardware()
         self.num_agents = num_agents
+        self.soc_limits = soc_limits
         self.lock = threading.RLock()
         self.sampler = SamplingLoop(self.clock, counter_source, lock=self.lock)
         self._state = CpucpSnapshot()
@@ -299,10 +305,18 @@ class CpucpService(ProtocolHandler):
         return Timestamp(self.clock.now_ns()).pack()
 
     # -- SET handlers: each returns the new state or raises Refused/DecodeError -------
+    def _fits(self, why: str | None) -> None:
+        """Refuse with INVALID_PARAMETERS when a SoC-limits check gave a reason."""
+        if why is not None:
+            raise Refused(Status.INVALID_PARAMETERS, why)
+
     def _set_mem_group(self, state: CpucpSnapshot, body: bytes, d: Dialect) -> CpucpSnapshot:
         node = NodeMsg.unpack(body)  # mon_type, mon_idx and name are not interpreted
         if node.hw_type not in GROUP_HW_TYPES:
             raise Refused(Status.INVALID_PARAMETERS, f"hw_type {node.hw_type} is no group")
+        if self.soc_limits is not None:
+            self._fits(self.soc_limits.check_group(node.hw_type))
+            self._fits(self.soc_limits.check_cpumask(node.cpumask, "group cpumask"))
         grp = state.group(node.hw_type)
         if grp is None:
             if len(state.groups) >= self.limits.max_groups:
@@ -330,6 +344,8 @@ class CpucpService(ProtocolHandler):
                               f"mon_idx {node.mon_idx} skips slot {count}")
         if node.mon_type not in (0, 1):
             raise Refused(Status.INVALID_PARAMETERS, f"mon_type {node.mon_type}")
+        if self.soc_limits is not None:
+            self._fits(self.soc_limits.check_cpumask(node.cpumask, "monitor cpumask"))
         # bits of CPUs the part lacks are ignored (static masks, protocol.md §5 point 7)
         if grp.cpumask and node.cpumask & self._present & ~grp.cpumask:
             raise Refused(Status.INVALID_PARAMETERS,
@@ -384,6 +400,10 @@ class CpucpService(ProtocolHandler):
         if mon is None:
             raise Refused(Status.INVALID_PARAMETERS,
                           f"no monitor {msg.mon_idx} in group {msg.hw_type}")
+        if self.soc_limits is not None and param_id in (ParamId.SET_MIN_FREQ,
+                                                        ParamId.SET_MAX_FREQ):
+            self._fits(self.soc_limits.check_freq(msg.hw_type, msg.val,
+                                                  ParamId.label(param_id)))
         fields: dict[str, Any] = {MONITOR_FIELDS[param_id]: msg.val}
         return replace_monitor(state, msg.hw_type, msg.mon_idx, dataclasses.replace(mon, **fields))
 
@@ -408,6 +428,8 @@ class CpucpService(ProtocolHandler):
         if nr_rows > self.limits.max_map_rows:
             raise Refused(Status.OUT_OF_RANGE, f"nr_rows {nr_rows} > {self.limits.max_map_rows}")
         rows = MapMsg.unpack(body).rows
+        if self.soc_limits is not None:
+            self._fits(self.soc_limits.check_map(hw_type, rows))
         if self.limits.strict_map_order:
             for i in range(1, len(rows)):
                 if rows[i][0] <= rows[i - 1][0]:

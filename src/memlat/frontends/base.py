@@ -14,6 +14,7 @@ import threading
 from abc import ABC, abstractmethod
 from typing import Any, Self
 
+from memlat.frontends.paths import claim_socket_path
 from memlat.scmi.platform import Platform
 from memlat.scmi.smt import SmtArea
 
@@ -161,10 +162,11 @@ class PollingFrontEnd(FrontEnd):
 
 
 def listen_owner_only(path: str, backlog: int) -> socket.socket:
-    """A non-blocking Unix listening socket at `path` (a stale file is replaced), created
-    with mode 0600 from birth through the umask, so there is no chmod race."""
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
+    """A non-blocking Unix listening socket at `path`, created with mode 0600 from birth
+    through the umask, so there is no chmod race. Only a stale socket is replaced; a
+    live server's socket or any other file raises TransportError (see
+    memlat.frontends.paths)."""
+    claim_socket_path(path)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old = os.umask(0o177)
     try:

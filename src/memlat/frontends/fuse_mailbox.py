@@ -36,8 +36,8 @@ from typing import Any
 
 from memlat.errors import DecodeError
 from memlat.frontends.base import FuseFrontEnd, PlatformGate, as_gate
-from memlat.frontends.fuse_raw import _fuse_error, _notify_poll
-from memlat.frontends.fusemount import FuseMount
+from memlat.frontends.fuse_raw import PollWaiters, _fuse_error, notify_poll
+from memlat.frontends.fusemount import FuseMount, FuseOperations
 from memlat.scmi.message import Message
 from memlat.scmi.platform import Platform
 from memlat.scmi.smt import SmtArea
@@ -47,16 +47,24 @@ from memlat.transports.mailbox import (
     hexdump,
 )
 
+#: what a read of `message` returns: the stock driver's hex dump, or the raw buffer
+READ_MODES = ("hexdump", "raw")
 
-class MailboxTestOperations:
+
+class MailboxTestOperations(FuseOperations):
     """mfusepy operations for the `message`/`signal` pair."""
 
     use_ns = True
 
     def __init__(self, gate: PlatformGate,
-                 on_exchange: Callable[[bytes, bytes | None, str], None] | None = None):
+                 on_exchange: Callable[[bytes, bytes | None, str], None] | None = None,
+                 *, read_mode: str = "hexdump"):
+        if read_mode not in READ_MODES:
+            raise ValueError(f"mailbox read mode must be one of {', '.join(READ_MODES)}, "
+                             f"not {read_mode!r}")
         self.gate = gate
         self.on_exchange = on_exchange
+        self.read_mode = read_mode
         self.shmem = bytearray(MBOX_MAX_MSG_LEN)  # tx_mmio == rx_mmio
         self.rx_buffer = bytearray(MBOX_MAX_MSG_LEN)
         self.signal: bytes | None = None
@@ -64,7 +72,7 @@ class MailboxTestOperations:
         self.rings = 0
         self._cond = threading.Condition()
         self._mutex = threading.Lock()  # tdev->mutex around a message write
-        self._poll_handles: list[int] = []
+        self._waiters = PollWaiters()
         self._shutdown = False
         # The driver's write does not move the file position, but FUSE advances it by
         # the bytes written; reads subtract what each open file wrote to compensate.
@@ -100,8 +108,10 @@ class MailboxTestOperations:
         return 0
 
     def release(self, path: str, fi: Any) -> int:
-        """Forget the open file."""
+        """Forget the open file and its poll handle."""
         self._written.pop(fi.fh, None)
+        with self._cond:
+            self._waiters.forget(fi.fh)
         return 0
 
     def truncate(self, path: str, length: int, fh: Any = None) -> int:
@@ -113,7 +123,11 @@ class MailboxTestOperations:
         if path == "/signal":
             if len(data) > MBOX_MAX_SIG_LEN:
                 raise _fuse_error(errno.EINVAL)
-            self.signal = bytes(data).ljust(MBOX_MAX_SIG_LEN, b"\0")
+            # kzalloc once, then copy_from_user over it: a shorter second write keeps
+            # the tail of the first until a message write frees the buffer
+            signal = bytearray(self.signal or bytes(MBOX_MAX_SIG_LEN))
+            signal[: len(data)] = data
+            self.signal = bytes(signal)
             return len(data)
         if len(data) > MBOX_MAX_MSG_LEN:
             raise _fuse_error(errno.EINVAL)
@@ -144,11 +158,14 @@ class MailboxTestOperations:
                 self.rx_buffer[:] = self.shmem  # rx_callback: memcpy_fromio(rx_mmio)
                 self.data_ready = True
                 self._cond.notify_all()
-                handles, self._poll_handles = self._poll_handles, []
-            _notify_poll(handles)
+                handles = self._waiters.take()
+            notify_poll(handles)
 
     def read(self, path: str, size: int, offset: int, fi: Any) -> bytes:
-        """mbox_test_message_read: wait for data, dump it, clear it, read from offset."""
+        """mbox_test_message_read: wait for data, dump it, clear it, read from offset.
+
+        With read_mode "raw" the 128-byte receive buffer itself is read instead of its
+        hex dump (the patched driver ARM's scmi-tests Linux agent expects)."""
         if path != "/message":
             raise _fuse_error(errno.EINVAL)
         with self._cond:
@@ -158,7 +175,8 @@ class MailboxTestOperations:
                 if self._cancelled():
                     raise _fuse_error(errno.EINTR)
                 self._cond.wait(0.05)
-            dump = hexdump(bytes(self.rx_buffer))
+            dump = (bytes(self.rx_buffer) if self.read_mode == "raw"
+                    else hexdump(bytes(self.rx_buffer)))
             self.rx_buffer[:] = bytes(MBOX_MAX_MSG_LEN)
             self.data_ready = False
         start = max(0, offset - self._written.get(fi.fh, 0))
@@ -172,14 +190,12 @@ class MailboxTestOperations:
         return bool(mfusepy._libfuse.fuse_interrupted())
 
     def poll(self, path: str, fi: Any, ph: Any, reventsp: Any) -> int:
-        """POLLIN while a reply is waiting."""
+        """mbox_test_message_poll: poll_wait on the wait queue, then EPOLLIN|EPOLLRDNORM
+        while data is ready, else 0. Never notifies (see PollWaiters)."""
         with self._cond:
+            self._waiters.register(fi.fh, ph)
             ready = self.data_ready
-            if ph and not ready:
-                self._poll_handles.append(int(ph))
         reventsp[0] = (select.POLLIN | select.POLLRDNORM) if ready else 0
-        if ph and ready:
-            _notify_poll([int(ph)])
         return 0
 
     def destroy(self, path: str) -> None:
@@ -191,18 +207,20 @@ class MailboxTestOperations:
         self._shutdown = True
         with self._cond:
             self._cond.notify_all()
-            handles, self._poll_handles = self._poll_handles, []
-        _notify_poll(handles)
+            handles = self._waiters.take()
+        notify_poll(handles)
 
 
 class MailboxFuse(FuseFrontEnd):
     """Platform side: the mailbox-test pair mounted at `mountpoint`."""
 
     def __init__(self, platform: Platform | PlatformGate, mountpoint: str | os.PathLike[str],
-                 *, on_exchange: Callable[[bytes, bytes | None, str], None] | None = None):
+                 *, on_exchange: Callable[[bytes, bytes | None, str], None] | None = None,
+                 read_mode: str = "hexdump"):
         super().__init__()
         self.gate = as_gate(platform)
         self.mountpoint = os.fspath(mountpoint)
-        self.name = f"mailbox-fuse:{self.mountpoint}"
-        self.operations = MailboxTestOperations(self.gate, on_exchange)
+        self.name = f"mailbox-fuse:{self.mountpoint}" + (
+            " (raw read)" if read_mode == "raw" else "")
+        self.operations = MailboxTestOperations(self.gate, on_exchange, read_mode=read_mode)
         self._mount = FuseMount(self.operations, self.mountpoint, fsname="memlat-mbox-test")

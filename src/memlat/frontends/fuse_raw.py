@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from memlat.frontends.base import FuseFrontEnd, PlatformGate, as_gate
-from memlat.frontends.fusemount import FuseMount
+from memlat.frontends.fusemount import FuseMount, FuseOperations
 from memlat.scmi.header import Header
 from memlat.scmi.platform import Platform
 from memlat.scmi.smt import MAX_PAYLOAD_LINUX
@@ -60,28 +60,81 @@ def _fuse_error(code: int) -> OSError:
     return error
 
 
-class RawQueue:
-    """One raw-mode reply queue (message replies, errors or notifications)."""
+class PollWaiters:
+    """FUSE poll handles waiting on one queue, at most one per open file.
 
-    def __init__(self, depth: int, name: str):
+    The kernel's poll handlers (raw_mode.c `scmi_test_dbg_raw_common_poll`,
+    mailbox-test.c `mbox_test_message_poll`) only `poll_wait()` on the queue and return
+    the mask; the wake-up comes later from the producer (`wake_up_interruptible`). The
+    FUSE equivalent: `register()` keeps the handle (replacing the file's older one) and
+    *never* notifies; `wake()` notifies every kept handle when data arrives. Notifying
+    from inside the poll handler makes the kernel re-poll at once, forever, whenever a
+    poller's events mask does not match (an events mask of 0 spins a core).
+    """
+
+    def __init__(self) -> None:
+        self._handles: dict[int, int] = {}  # open file -> fuse_pollhandle pointer
+
+    def register(self, fh: int, ph: Any) -> None:
+        """Keep `ph` for open file `fh` (caller holds the queue's lock)."""
+        if not ph:
+            return
+        handle = ph if isinstance(ph, int) else ctypes.cast(ph, ctypes.c_void_p).value
+        if not handle:
+            return
+        old = self._handles.get(fh)
+        self._handles[fh] = handle
+        if old is not None and old != handle:
+            _destroy_poll([old])
+
+    def forget(self, fh: int) -> None:
+        """The file was released: drop its handle without notifying."""
+        old = self._handles.pop(fh, None)
+        if old is not None:
+            _destroy_poll([old])
+
+    def take(self) -> list[int]:
+        """All kept handles, now owned by the caller (pass them to `notify_poll`)."""
+        handles = list(self._handles.values())
+        self._handles.clear()
+        return handles
+
+
+class RawQueue:
+    """One raw-mode queue (replies, errors or notifications): `depth` buffers.
+
+    raw_mode.c `scmi_raw_queue_init` gives every queue `tx_max_msg` buffers;
+    `scmi_raw_message_report` on a full queue drops the new report for the reply queue
+    ("Buffers exhausted. Dropping report.") and overwrites the oldest unread one for the
+    errors and notification queues ("Re-using oldest"): `circular=True`.
+    """
+
+    def __init__(self, depth: int, name: str, *, circular: bool = False):
         self.depth = depth
         self.name = name
+        self.circular = circular
         self.items: collections.deque[bytes] = collections.deque()
         self.cond = threading.Condition()
-        self.poll_handles: list[int] = []
+        self.waiters = PollWaiters()
         self.dropped = 0
+        self.overwritten = 0
 
     def put(self, data: bytes) -> None:
-        """Queue `data`, or drop it when the queue is full (Buffers exhausted)."""
+        """Queue `data` under the kernel's full-queue rule for this queue."""
         with self.cond:
             if len(self.items) >= self.depth:
-                self.dropped += 1
-                log.warning("raw %s: Buffers exhausted, dropping a message", self.name)
-                return
+                if not self.circular:
+                    self.dropped += 1
+                    log.warning("RAW[%s] - Buffers exhausted. Dropping report.", self.name)
+                    return
+                self.items.popleft()
+                self.overwritten += 1
+                if self.overwritten == 1:  # dev_warn_once
+                    log.warning("RAW[%s] - Buffers exhausted. Re-using oldest.", self.name)
             self.items.append(data)
             self.cond.notify_all()
-            handles, self.poll_handles = self.poll_handles, []
-        _notify_poll(handles)
+            handles = self.waiters.take()
+        notify_poll(handles)
 
     def get(self, nonblock: bool, cancelled: Callable[[], bool]) -> bytes:
         """The oldest item; waits unless `nonblock` (EAGAIN); EINTR when `cancelled()`."""
@@ -95,33 +148,31 @@ class RawQueue:
             return self.items.popleft()
 
     def flush(self) -> None:
-        """Drop everything queued."""
+        """Drop everything queued (scmi_raw_buffer_queue_flush)."""
         with self.cond:
             self.items.clear()
 
-    def readable(self) -> bool:
-        """Something is queued."""
+    def poll(self, fh: int, ph: Any) -> bool:
+        """poll_wait + mask: keep `ph` for the next put, say whether data is queued."""
         with self.cond:
+            self.waiters.register(fh, ph)
             return bool(self.items)
 
-    def add_poll_handle(self, handle: int) -> None:
-        """Remember a FUSE poll handle to notify on the next put."""
+    def release(self, fh: int) -> None:
+        """Forget the poll handle of a closed file."""
         with self.cond:
-            ready = bool(self.items)
-            if not ready:
-                self.poll_handles.append(handle)
-        if ready:
-            _notify_poll([handle])
+            self.waiters.forget(fh)
 
     def wake_all(self) -> None:
         """Wake blocked readers and pollers (shutdown)."""
         with self.cond:
             self.cond.notify_all()
-            handles, self.poll_handles = self.poll_handles, []
-        _notify_poll(handles)
+            handles = self.waiters.take()
+        notify_poll(handles)
 
 
-def _notify_poll(handles: list[int]) -> None:
+def notify_poll(handles: list[int]) -> None:
+    """fuse_notify_poll each handle (outside any poll handler), then free it."""
     if not handles:
         return
     import mfusepy
@@ -130,6 +181,13 @@ def _notify_poll(handles: list[int]) -> None:
     for handle in handles:
         lib.fuse_notify_poll(ctypes.c_void_p(handle))
         lib.fuse_pollhandle_destroy(ctypes.c_void_p(handle))
+
+
+def _destroy_poll(handles: list[int]) -> None:
+    import mfusepy
+
+    for handle in handles:
+        mfusepy._libfuse.fuse_pollhandle_destroy(ctypes.c_void_p(handle))
 
 
 @dataclass
@@ -153,7 +211,7 @@ class RawConfig:
     extra: dict[str, str] = field(default_factory=dict)
 
 
-class RawModeOperations:
+class RawModeOperations(FuseOperations):
     """mfusepy operations implementing the raw-mode tree over a `PlatformGate`."""
 
     use_ns = True
@@ -163,9 +221,12 @@ class RawModeOperations:
         self.gate = gate
         self.config = config
         self.on_exchange = on_exchange
+        # raw_mode.c scmi_raw_queue_init: every queue has tx_max_msg buffers
         self.replies = RawQueue(config.tx_max_msg, "message")
-        self.errors = RawQueue(config.tx_max_msg, "errors")
-        self.notifications = RawQueue(config.rx_max_msg, "notification")
+        self.errors = RawQueue(config.tx_max_msg, "errors", circular=True)
+        self.notifications = RawQueue(config.tx_max_msg, "notification", circular=True)
+        #: replies dropped because they do not fit a raw buffer (scmi_xfer_raw_collect)
+        self.uncollectable = 0
         self._files: dict[int, _OpenFile] = {}
         self._next_fh = 1
         self._lock = threading.Lock()
@@ -239,9 +300,12 @@ class RawModeOperations:
         return 0
 
     def release(self, path: str, fi: Any) -> int:
-        """Forget the open file."""
+        """Forget the open file and its poll handle."""
         with self._lock:
             self._files.pop(fi.fh, None)
+        q = self._queue_of(path)
+        if q is not None:
+            q.release(fi.fh)
         return 0
 
     def truncate(self, path: str, length: int, fh: Any = None) -> int:
@@ -282,14 +346,11 @@ class RawModeOperations:
         return bool(mfusepy._libfuse.fuse_interrupted())
 
     def poll(self, path: str, fi: Any, ph: Any, reventsp: Any) -> int:
-        """POLLIN when a message is queued; remember `ph` to notify later."""
+        """raw_mode.c scmi_test_dbg_raw_common_poll: register the waiter, return
+        EPOLLIN|EPOLLRDNORM when the queue holds a message, else 0. Never notifies."""
         q = self._queue_of(path)
-        ready = q is not None and q.readable()
+        ready = q is not None and q.poll(fi.fh, ph)
         reventsp[0] = (select.POLLIN | select.POLLRDNORM) if ready else 0
-        if ph and q is not None:
-            handle = ph if isinstance(ph, int) else ctypes.cast(ph, ctypes.c_void_p).value
-            if handle:
-                q.add_poll_handle(handle)
         return 0
 
     # -- write ------------------------------------------------------------------------
@@ -302,24 +363,32 @@ class RawModeOperations:
         if self._queue_of(path) is not self.replies:
             raise _fuse_error(errno.EINVAL)  # no write op on this debugfs file
         count = len(data)
+        # common_write: count > tx.len (max_msg_size + 4) - tx_size -> ENOSPC
         if count > self.config.max_msg_size + 4:
             raise _fuse_error(errno.ENOSPC)
+        # scmi_xfer_raw_get_init: len < sizeof(u32) -> EINVAL; tx_size > max -> ERANGE
         if count < 4:
             raise _fuse_error(errno.EINVAL)
         if count - 4 > self.config.max_msg_size:
             raise _fuse_error(errno.ERANGE)
-        token = Header.from_bytes(data).token
+        # unpack_scmi_header + pack_scmi_header: bits 31:28 are not carried
+        header = int.from_bytes(data[:4], "little") & 0x0FFF_FFFF
+        token = (header >> 18) & 0x3FF
         for attempt in range(RAW_RETRIES):
             with self._lock:
-                deadline = self._inflight.get(token)
-                if deadline is None or deadline <= time.monotonic():
-                    self._inflight[token] = (time.monotonic()
-                                             + self.config.max_rx_timeout_ms / 1000)
+                now = time.monotonic()
+                live = {t: d for t, d in self._inflight.items() if d > now}
+                if token not in live:
+                    # scmi_xfer_raw_get: a pool of tx_max_msg xfers, then -ENOMEM
+                    if len(live) >= self.config.tx_max_msg:
+                        raise _fuse_error(errno.ENOMEM)
+                    live[token] = now + self.config.max_rx_timeout_ms / 1000
+                    self._inflight = live
                     break
             if attempt == RAW_RETRIES - 1:
-                raise _fuse_error(errno.EBUSY)
+                raise _fuse_error(errno.EBUSY)  # in-flight registration kept failing
             time.sleep(self.config.max_rx_timeout_ms / 1000 / RAW_RETRIES)
-        self._work.put((time.monotonic(), bytes(data)))
+        self._work.put((time.monotonic(), header.to_bytes(4, "little") + bytes(data[4:])))
         return count
 
     # -- platform side ----------------------------------------------------------------
@@ -334,11 +403,29 @@ class RawModeOperations:
                 self._inflight.pop(token, None)
             if self.on_exchange is not None:
                 self.on_exchange(command, reply, "raw")
-            if reply is None:
+            if reply is None or len(reply) < 8:
                 continue
-            # raw_mode.c: replies are clipped to max_msg_size after the header
-            reply = reply[: 4 + self.config.max_msg_size]
-            (self.errors if late else self.replies).put(reply)
+            self._report(command, reply, late)
+
+    def _report(self, command: bytes, reply: bytes, late: bool) -> None:
+        """scmi_raw_message_report / scmi_raw_error_report of one reply.
+
+        On time: the header is the command's own (the xfer's, re-packed); late: the
+        header the platform sent (scmi_xfer_raw_fill). Either way the status word, then
+        the return values clipped to max_msg_size (shmem fetch_response). The message
+        must fit a raw buffer of max_msg_size + 4 bytes (scmi_xfer_raw_collect), else
+        it is dropped ("Cannot collect xfer into buffer").
+        """
+        size = self.config.max_msg_size
+        header = reply[:4] if late else command[:4]
+        header = (int.from_bytes(header, "little") & 0x0FFF_FFFF).to_bytes(4, "little")
+        message = header + reply[4:8] + reply[8 : 8 + size]
+        if len(message) > size + 4:
+            self.uncollectable += 1
+            log.warning("RAW - Cannot collect xfer into buffer ! (%d > %d bytes)",
+                        len(message), size + 4)
+            return
+        (self.errors if late else self.replies).put(message)
 
     def destroy(self, path: str) -> None:
         """Unmount: stop the dispatcher and wake every waiter."""

@@ -38,7 +38,8 @@ def _log_exchange(agent_id: int, command: Message, reply: Message | None) -> Non
 
 def build_frontends(platform: Platform, *, unix: str | None = None, shm: str | None = None,
                     raw_fuse: str | None = None, mailbox_fuse: str | None = None,
-                    doorbell: str = DEFAULT_DOORBELL) -> list[FrontEnd]:
+                    doorbell: str = DEFAULT_DOORBELL,
+                    mailbox_read: str = "hexdump") -> list[FrontEnd]:
     """Create (not start) the requested front-ends around one shared platform gate."""
     gate = as_gate(platform)
     frontends: list[FrontEnd] = []
@@ -49,16 +50,18 @@ def build_frontends(platform: Platform, *, unix: str | None = None, shm: str | N
     if raw_fuse:
         frontends.append(RawFuse(gate, raw_fuse))
     if mailbox_fuse:
-        frontends.append(MailboxFuse(gate, mailbox_fuse))
+        frontends.append(MailboxFuse(gate, mailbox_fuse, read_mode=mailbox_read))
     return frontends
 
 
 def serve(platform: Platform, *, unix: str | None = None, shm: str | None = None,
           raw_fuse: str | None = None, mailbox_fuse: str | None = None,
-          doorbell: str = DEFAULT_DOORBELL, stop: threading.Event | None = None,
+          doorbell: str = DEFAULT_DOORBELL, mailbox_read: str = "hexdump",
+          stop: threading.Event | None = None,
           on_ready: Callable[[list[FrontEnd]], None] | None = None,
           log_messages: bool = True) -> int:
-    """Serve until SIGINT/SIGTERM (or `stop` is set); returns messages handled.
+    """Serve until SIGINT/SIGTERM (or `stop` is set); returns messages handled (with
+    log_messages False: as counted by the unix and shm front-ends).
 
     Signal handlers are installed before any FUSE mount, so libfuse (which only claims
     signals still at their default) leaves SIGTERM to us.
@@ -70,10 +73,10 @@ def serve(platform: Platform, *, unix: str | None = None, shm: str | None = None
 
     def observe(agent_id: int, command: Message, reply: Message | None) -> None:
         counted[0] += 1
-        if log_messages:
-            _log_exchange(agent_id, command, reply)
+        _log_exchange(agent_id, command, reply)
 
-    platform.observers.append(observe)
+    if log_messages:  # --quiet: no per-message Python call at all (front-ends count)
+        platform.observers.append(observe)
     previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -81,7 +84,8 @@ def serve(platform: Platform, *, unix: str | None = None, shm: str | None = None
     started: list[FrontEnd] = []
     try:
         frontends = build_frontends(platform, unix=unix, shm=shm, raw_fuse=raw_fuse,
-                                    mailbox_fuse=mailbox_fuse, doorbell=doorbell)
+                                    mailbox_fuse=mailbox_fuse, doorbell=doorbell,
+                                    mailbox_read=mailbox_read)
         try:
             for frontend in frontends:
                 frontend.start()
@@ -101,7 +105,10 @@ def serve(platform: Platform, *, unix: str | None = None, shm: str | None = None
     finally:
         for frontend in reversed(started):
             frontend.stop()
-        platform.observers.remove(observe)
+        if log_messages:
+            platform.observers.remove(observe)
+        else:
+            counted[0] = sum(getattr(f, "messages", 0) for f in started)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     log.info("stopped after %d messages", counted[0])

@@ -11,9 +11,9 @@ import select
 import socket
 import struct
 import time
-from pathlib import Path
 
 from memlat.frontends.base import PlatformGate, PollingFrontEnd, as_gate, listen_owner_only
+from memlat.frontends.paths import Created
 from memlat.scmi.platform import Platform
 from memlat.scmi.smt import DEFAULT_AREA_SIZE, OFF_RESERVED2, SmtArea
 from memlat.transports.shm import (
@@ -57,6 +57,7 @@ class ShmFrontEnd(PollingFrontEnd):
         self.area.reset()
         SmtArea(memoryview(self._mm)[P2A_OFFSET:P2A_OFFSET + DEFAULT_AREA_SIZE]).reset()
         self._listener = listen_owner_only(control_path(self.path), 4)
+        self._created = Created.of(control_path(self.path))  # removed on stop if still ours
         self._client: socket.socket | None = None
         self._a2p: _Doorbell | None = None
         self._p2a: _Doorbell | None = None
@@ -183,8 +184,7 @@ class ShmFrontEnd(PollingFrontEnd):
         self._drop_client()
         with contextlib.suppress(OSError):
             self._listener.close()
-        with contextlib.suppress(FileNotFoundError):
-            Path(control_path(self.path)).unlink()
+        self._created.remove()
         self.area = None  # type: ignore[assignment]
         with contextlib.suppress(BufferError, ValueError):
             self._mm.close()

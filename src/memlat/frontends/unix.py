@@ -27,10 +27,10 @@ import select
 import socket
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from memlat.errors import TransportError
 from memlat.frontends.base import PlatformGate, PollingFrontEnd, as_gate, listen_owner_only
+from memlat.frontends.paths import Created
 from memlat.scmi.platform import Platform
 from memlat.transports.unix import MAX_FRAME, FrameBuffer, encode_frame
 
@@ -76,6 +76,7 @@ class UnixFrontEnd(PollingFrontEnd):
         #: accept() failures for lack of descriptors or memory, survived
         self.accept_failures = 0
         self._listener = listen_owner_only(self.path, BACKLOG)
+        self._created = Created.of(self.path)  # removed on stop only if still ours
         self._clients: dict[int, _Client] = {}
         self._poller = select.poll()
         self._listening = False
@@ -245,8 +246,7 @@ class UnixFrontEnd(PollingFrontEnd):
                 client.sock.close()
         self._clients.clear()
         self._listener.close()
-        with contextlib.suppress(FileNotFoundError):
-            Path(self.path).unlink()
+        self._created.remove()
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop serving and remove the socket file."""

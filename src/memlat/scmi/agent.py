@@ -10,12 +10,13 @@ before anything is sent, like xfer_get_init's -ERANGE.
 
 from __future__ import annotations
 
+import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from memlat.errors import DecodeError, ScmiTimeout, TransportError
-from memlat.scmi.header import TOKEN_MAX, Header, MessageType
+from memlat.scmi.header import TOKEN_MAX, Header
 from memlat.scmi.message import Message
 from memlat.scmi.smt import MAX_PAYLOAD_LINUX
 from memlat.scmi.status import ScmiStatusError, Status
@@ -105,9 +106,14 @@ class Agent:
                 f"{len(payload)} bytes exceeds max_msg_size {self.max_msg_size}"
             )
         token = self._allocate_token()
-        header = Header(message_id, protocol_id, token, MessageType.COMMAND)
+        # a command header (type 0) as a u32; Header.unpack memoises, and the bytes are
+        # built directly: no Header validation or Message object on the hot path
+        if not (0 <= protocol_id <= 0xFF and 0 <= message_id <= 0xFF):
+            Header(message_id, protocol_id, token)  # raises ValueError naming the field
+        value = message_id | protocol_id << 10 | token << 18
+        header = Header.unpack(value)
         try:
-            self.transport.send(Message(header, bytes(payload)).to_bytes())
+            self.transport.send(_U32.pack(value) + bytes(payload))
         except BaseException:
             self._in_flight.discard(token)
             raise
@@ -138,6 +144,8 @@ class Agent:
             self._in_flight.discard(header.token)
 
     def _match(self, header: Header, data: bytes) -> Message | None:
+        if len(data) >= 8 and data[:4] == _U32.pack(header.pack()):  # the expected reply
+            return Message(header, bytes(data[4:]))
         try:
             reply = Message.from_bytes(data)
         except DecodeError as exc:
@@ -205,6 +213,9 @@ class Agent:
     def close(self) -> None:
         """Close the transport."""
         self.transport.close()
+
+
+_U32 = struct.Struct("<I")
 
 
 def _clip(reply: Message, rx_size: int | None) -> Message:

@@ -162,8 +162,9 @@ class Platform:
             reply = None
         else:
             reply = Message.response(command.header, *self._dispatch(command, agent_id))
-        for observer in list(self.observers):
-            observer(agent_id, command, reply)
+        if self.observers:
+            for observer in list(self.observers):
+                observer(agent_id, command, reply)
         return reply
 
     def handle_bytes(self, data: bytes, agent_id: int = 1) -> bytes | None:
@@ -180,7 +181,9 @@ class Platform:
         except DecodeError:
             return None
         reply = self.handle(command, agent_id)
-        return None if reply is None else reply.to_bytes()
+        # a response carries the command's own header (Message.response), so its bytes
+        # are the command's first four: no re-encoding on the hot path
+        return None if reply is None else bytes(data[:4]) + reply.payload
 
     def serve_area(self, area: SmtArea, agent_id: int = 1) -> bool:
         """Answer the command in an SMT area (doorbell handler). True if an IRQ is owed."""

@@ -114,6 +114,31 @@ class SmtArea:
         self._set(OFF_HEADER, message.header.pack())
         self._view[OFF_PAYLOAD : OFF_PAYLOAD + len(payload)] = payload
 
+    def write_command_bytes(self, message: bytes, *, interrupt: bool = True) -> None:
+        """`write_command` for a message already in wire form (header + payload): the
+        header and payload are contiguous in the area (0x18, 0x1C), so one copy."""
+        if len(message) < 4 or len(message) - 4 > self.max_payload:
+            raise ValueError(f"message of {len(message)} bytes does not fit the area's "
+                             f"4..{4 + self.max_payload}")
+        view = self._view
+        _U32.pack_into(view, OFF_CHANNEL_STATUS, 0)
+        _U32.pack_into(view, OFF_FLAGS, _INTR if interrupt else 0)
+        _U32.pack_into(view, OFF_LENGTH, len(message))
+        view[OFF_HEADER : OFF_HEADER + len(message)] = message
+
+    def read_response_bytes(self) -> bytes:
+        """`read_response().to_bytes()` in one copy: header, status and values as they
+        lie in the area. DecodeError (naming the length field) as read_response."""
+        length = _U32.unpack_from(self._view, OFF_LENGTH)[0]
+        if length < 8 or length - 4 > self.max_payload:
+            self.read_response()  # raises the descriptive DecodeError
+        return bytes(self._view[OFF_HEADER : OFF_HEADER + length])
+
+    @property
+    def error_flagged(self) -> bool:
+        """channel_status has the ERROR bit (the platform could not parse the command)."""
+        return bool(self._get(OFF_CHANNEL_STATUS) & 0x2)
+
     def read_response(self, max_rx: int | None = None) -> Message:
         """Agent: the reply, with payload = min(max_rx + 4, length - 4) bytes.
 

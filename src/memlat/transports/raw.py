@@ -53,7 +53,19 @@ class RawTransport(Transport):
         self.directory = Path(directory)
         self.name = f"raw:{self.directory}"
         raw = self.directory / "raw"
-        if not raw.is_dir():
+        try:
+            os.stat(self.directory)
+            has_raw = raw.is_dir()
+        except OSError as exc:
+            if exc.errno == errno.ENOTCONN:
+                raise TransportError(
+                    f"{self.name}: the FUSE mount at {self.directory} is dead (errno 107 "
+                    "ENOTCONN, transport endpoint is not connected): the server that "
+                    "served it was killed. Start `memlat platform serve --raw-fuse "
+                    f"{self.directory}` again (it recovers the mount) or unmount it") from exc
+            raise TransportError(f"{self.name}: cannot access {self.directory} "
+                                 f"({exc.strerror})") from exc
+        if not has_raw:
             raise TransportError(
                 f"{self.name}: no raw/ directory (kernel needs "
                 "CONFIG_ARM_SCMI_RAW_MODE_SUPPORT and debugfs mounted)"

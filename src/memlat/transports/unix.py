@@ -12,6 +12,7 @@ The platform side serves any number of clients from one thread; all of them are 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import select
 import socket
@@ -36,7 +37,10 @@ def encode_frame(message: bytes) -> bytes:
 
 def _send_all(sock: socket.socket, data: bytes) -> None:
     """sendall without SIGPIPE: a vanished peer is an error, never a dead process."""
-    view = memoryview(data)
+    sent = sock.send(data, socket.MSG_NOSIGNAL)
+    if sent == len(data):  # the usual case: a frame is far below the socket buffer
+        return
+    view = memoryview(data)[sent:]
     while view:
         sent = sock.send(view, socket.MSG_NOSIGNAL)
         view = view[sent:]
@@ -48,6 +52,11 @@ class FrameBuffer:
     def __init__(self, where: str):
         self.where = where
         self._buf = bytearray()
+
+    @property
+    def pending(self) -> int:
+        """Bytes buffered and not yet returned as frames."""
+        return len(self._buf)
 
     def feed(self, data: bytes) -> None:
         """Append bytes read from the socket."""
@@ -81,6 +90,7 @@ class UnixTransport(Transport):
         #: so allow more than Linux's 30 ms (memlat probe uses this)
         self.suggested_timeout_s = 0.25
         self._sock = self._connect(connect_timeout_s)
+        self._rcvtimeo_ms = 0  # SO_RCVTIMEO now set on the socket (0: none)
         self._frames = FrameBuffer(self.name)
         self._poller = select.poll()
         self._poller.register(self._sock.fileno(), select.POLLIN)
@@ -128,20 +138,31 @@ class UnixTransport(Transport):
         except OSError as exc:
             raise TransportError(f"{self.name}: platform is gone ({exc.strerror or exc})") from exc
 
+    def _recv_timeout(self, ms: int) -> None:
+        """SO_RCVTIMEO = ms (only when it changes: one syscall per new value)."""
+        if ms != self._rcvtimeo_ms:
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
+                                  struct.pack("ll", ms // 1000, ms % 1000 * 1000))
+            self._rcvtimeo_ms = ms
+
     def receive(self, timeout_s: float) -> bytes | None:
-        """The next framed reply, or None after `timeout_s`."""
+        """The next framed reply, or None after `timeout_s`.
+
+        The socket stays blocking and the wait is the kernel's SO_RCVTIMEO, so a reply
+        costs one recv() (a poll() before it was a second syscall per round trip)."""
         deadline = time.monotonic() + max(0.0, timeout_s)
         while True:
             frame = self._frames.next_frame()
             if frame is not None:
                 return frame
             remaining = deadline - time.monotonic()
-            if not self._poller.poll(max(0, int(remaining * 1000 + 0.999))):
-                if time.monotonic() >= deadline:
-                    return None
-                continue
+            if remaining <= 0:
+                return None
+            self._recv_timeout(max(1, math.ceil(remaining * 1000)))
             try:
                 data = self._sock.recv(65536)
+            except (BlockingIOError, TimeoutError, InterruptedError):
+                continue  # SO_RCVTIMEO expired (EAGAIN): the loop checks the deadline
             except OSError as exc:
                 raise TransportError(f"{self.name}: receive failed ({exc})") from exc
             if not data:
@@ -149,6 +170,9 @@ class UnixTransport(Transport):
                     f"{self.name}: platform closed the connection (process exited or was "
                     "killed)"
                 )
+            if (not self._frames.pending and len(data) >= 8
+                    and _LEN.unpack_from(data)[0] == len(data) - 4 <= MAX_FRAME):
+                return data[4:]  # exactly one whole frame: skip the buffer
             self._frames.feed(data)
 
     def close(self) -> None:
