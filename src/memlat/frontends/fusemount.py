@@ -77,9 +77,13 @@ def is_mounted(mountpoint: str | os.PathLike[str]) -> bool:
 
 
 def is_dead_mount(mountpoint: str | os.PathLike[str]) -> bool:
-    """The path is a FUSE mount whose server is gone (stat → ENOTCONN, errno 107)."""
+    """The path is a FUSE mount whose server is gone (statfs → ENOTCONN, errno 107).
+
+    statfs, not stat: the kernel answers stat of the mount root from its attribute cache
+    for up to attr_timeout after the server died, while STATFS always goes to the
+    server (fs/fuse/inode.c fuse_statfs)."""
     try:
-        os.stat(mountpoint)
+        os.statvfs(mountpoint)
     except OSError as exc:
         return exc.errno == errno.ENOTCONN
     return False
