@@ -27,12 +27,14 @@ from memlat.errors import DecodeError
 from memlat.qcom import codec
 from memlat.qcom.ids import (
     GROUP_EVENT_ORDER,
-    PROTOCOL_ID as QCOM_PROTOCOL_ID,
     Dialect,
     HwType,
     ParamId,
     QcomMessage,
     algorithm_text,
+)
+from memlat.qcom.ids import (
+    PROTOCOL_ID as QCOM_PROTOCOL_ID,
 )
 from memlat.scmi.protocols.base import (
     AgentInfo,
