@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 from memlat.analysis.decode.session import DecodeResult, Message, status_name
 
 
@@ -33,6 +35,9 @@ def message_line(m: Message) -> str:
                  f"{_lat(m.delayed_latency_us) or '?'}")
         if m.delayed is not None and m.delayed.text:
             line += f" {m.delayed.text}"
+    if m.xfer_errno:
+        name = errno.errorcode.get(-m.xfer_errno, "?")
+        line += f"  [transfer {m.transfer_id:#x} returned {m.xfer_errno} ({name})]"
     for note in m.notes:
         line += f"  [{note}]"
     for dec in (m.request, m.response, m.delayed):
