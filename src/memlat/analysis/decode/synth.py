@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from memlat.agent.probe import ErrorPolicy
 from memlat.agent.session import open_session
 from memlat.analysis.decode.ftrace import (
     FTRACE_HEADER,
@@ -82,11 +83,13 @@ def exchanges_trace(exchanges: Iterable[Exchange], clock: Clock | None = None, *
     return [line for ex in exchanges for line in exchange_lines(ex, clock, xfer=xfer)]
 
 
-def probe_exchanges(soc: SocConfig | str, dialect: str | None = None) -> list[Exchange]:
-    """Every exchange of an in-process probe of `soc` (base discovery included)."""
+def probe_exchanges(soc: SocConfig | str, dialect: str | None = None, *,
+                    on_error: ErrorPolicy | None = None) -> list[Exchange]:
+    """Every exchange of an in-process probe of `soc` (base discovery included);
+    on_error: the probe's policy (None: the dialect's default)."""
     session = open_session(soc=soc, dialect=dialect)
     try:
-        session.probe()
+        session.probe(on_error=on_error)
         assert session.result is not None
         return list(session.result.exchanges)
     finally:
@@ -99,9 +102,10 @@ def header(lines: list[str], ncpus: int = 12) -> str:
 
 
 def probe_trace(soc: SocConfig | str, dialect: str | None = None, *,
-                clock: Clock | None = None, xfer: bool = True) -> str:
+                clock: Clock | None = None, xfer: bool = True,
+                on_error: ErrorPolicy | None = None) -> str:
     """The whole trace text (header included) of a boot-time probe of `soc`."""
-    lines = exchanges_trace(probe_exchanges(soc, dialect), clock, xfer=xfer)
+    lines = exchanges_trace(probe_exchanges(soc, dialect, on_error=on_error), clock, xfer=xfer)
     return header(lines) + "".join(line + "\n" for line in lines)
 
 
