@@ -305,8 +305,9 @@ def _response(pt: int, mid: int, values: bytes, param_id: int | None,
         if mid in (0x3, 0x4):
             return _decoded({"name": ShortName.unpack(values).name})
         if mid == 0x5:
-            v = _u32s(values, ("implementation_version",), "IMPLEMENTATION_VERSION")
-            return _decoded({"implementation_version": f"{v['implementation_version']:#x}"})
+            impl = _u32s(values, ("implementation_version",), "IMPLEMENTATION_VERSION")
+            return _decoded({"implementation_version":
+                             f"{impl['implementation_version']:#x}"})
         if mid == 0x6:
             plist = ProtocolList.unpack(values)
             return _decoded({"num_protocols": len(plist.protocols),
