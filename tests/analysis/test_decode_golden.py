@@ -1,10 +1,10 @@
 """Golden traces decoded field by field (`memlat decode`).
 
 * data/mixed.trace: hand-written /sys/kernel/tracing/trace text (Linux 6.4+ formats) with
-  base and QCOM traffic, a refused SET_MONITOR and commands after it, a perf GET and a
-  SET that timed out, an asynchronous CLOCK_RATE_SET with its delayed response, a perf
-  notification, a truncated QCOM payload, and sched_switch / cpu_frequency /
-  devfreq_frequency lines;
+  base and QCOM traffic, a SET_MONITOR refused for a mask outside its group and commands
+  after it, a perf GET and a SET that timed out, an asynchronous CLOCK_RATE_SET with its
+  delayed response, a perf notification, a truncated QCOM payload, and sched_switch /
+  cpu_frequency / devfreq_frequency lines;
 * data/x1e80100-rfc2024.report: `trace-cmd report` of an rfc2024 probe in the older
   formats (scmi_msg_dump without id/ch, decimal scmi_xfer_*), 9-digit timestamps;
 * the shipped example src/memlat/examples/x1e80100-boot.trace: a full x1e80100 v8 boot
@@ -57,7 +57,7 @@ def test_mixed_trace_messages() -> None:
     assert group.request is not None
     assert group.request.fields == {"algo": "MEMLAT", "dialect": "v8",
                                     "param": "SET_MEM_GROUP", "param_id": 16,
-                                    "cpumask": "0xfff", "hw_type": "ddr"}
+                                    "cpumask": "0xff", "hw_type": "ddr"}
     assert group.status == 0 and group.latency_us == 21.0
 
     assert perf_get.request is not None and perf_get.request.fields == {"domain_id": 1}
@@ -66,7 +66,7 @@ def test_mixed_trace_messages() -> None:
 
     assert refused.param == "SET_MONITOR" and refused.status == -2
     assert refused.request is not None
-    assert refused.request.fields["cpumask"] == "0x1000"
+    assert refused.request.fields["cpumask"] == "0xf00"
     assert refused.request.fields["name"] == "mon_0"
     assert refused.request.fields["mon_type"] == "ipm"
     assert refused.xfer_errno == -22 and refused.latency_us == 18.0

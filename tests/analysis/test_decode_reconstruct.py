@@ -22,26 +22,21 @@ from memlat.config.profiles import list_profiles, load_profile, parse_yaml
 from memlat.errors import ConfigError
 
 runner = CliRunner()
+DATA = Path(__file__).parent / "data"
 EXAMPLE = Path(__file__).parents[2] / "src" / "memlat" / "examples" / "x1e80100-boot.trace"
-# x1p42100's static monitor masks name CPUs the part lacks: the emulated CPUCP refuses
-# them (protocol.md §5 point 7), so its v8 probe aborts; its round trip keeps going past
-# the refusals and rebuilds the profile from every SET sent.
-CONTINUE = {"x1p42100"}
 
 
 @pytest.mark.parametrize("name", list_profiles())
 def test_round_trip_probe_bytes(tmp_path: Path, name: str) -> None:
-    extra = ["--on-error", "continue"] if name in CONTINUE else []
     trace = tmp_path / f"{name}.trace"
-    trace.write_text(probe_trace(name, on_error="continue" if name in CONTINUE else None))
+    trace.write_text(probe_trace(name))
     profile = tmp_path / f"{name}.yaml"
-    args = ["decode", str(trace), "--profile-out", str(profile)]
-    res = runner.invoke(app, args + (["--include-refused"] if name in CONTINUE else []))
+    res = runner.invoke(app, ["decode", str(trace), "--profile-out", str(profile)])
     assert res.exit_code == 0, res.output
     assert profile.is_file()
-    built_in = runner.invoke(app, ["probe", "--soc", name, "--json", *extra])
-    rebuilt = runner.invoke(app, ["probe", "--soc-file", str(profile), "--json", *extra])
-    assert rebuilt.exit_code == built_in.exit_code
+    built_in = runner.invoke(app, ["probe", "--soc", name, "--json"])
+    rebuilt = runner.invoke(app, ["probe", "--soc-file", str(profile), "--json"])
+    assert rebuilt.exit_code == built_in.exit_code == 0
     assert rebuilt.stdout == built_in.stdout
     assert len(rebuilt.stdout.splitlines()) == load_profile(name).command_count()
 
@@ -70,10 +65,10 @@ def test_rfc2024_round_trip(tmp_path: Path) -> None:
 
 
 def test_refused_commands_are_not_programmed() -> None:
-    r = decode_text(probe_trace("x1p42100"))  # v8 aborts at the refused SET_MONITOR
-    rec = reconstruct(programmed(r), load_profile("x1p42100"))
-    ddr = rec.soc.groups[0]
-    assert [m.cpus for m in ddr.monitors] == [0x0F, 0xF0]  # mon_2 (0xF00) was refused
+    r = decode_file(DATA / "mixed.trace")
+    sent = [p.param_id for p in programmed(r, include_refused=True)]
+    kept = [p.param_id for p in programmed(r)]
+    assert sent == [16, 17, 23, 31] and kept == [16, 23, 31]  # SET_MONITOR was refused
 
 
 def test_diff_names_the_changed_knob(tmp_path: Path) -> None:

@@ -34,15 +34,10 @@ from memlat.governor.engine import cpu_frequency
 from memlat.governor.spec import CounterTrace, GovernorConfig
 
 try:  # the optional extra: a clear error instead of an ImportError traceback
-    from perfetto.protos.perfetto.trace.perfetto_trace_pb2 import (  # type: ignore[import-untyped]
-        TracePacket,
-        TrackEvent,
-    )
-    from perfetto.trace_builder.proto_builder import (  # type: ignore[import-untyped]
-        TraceProtoBuilder,
-    )
+    from perfetto.protos.perfetto.trace.perfetto_trace_pb2 import TracePacket, TrackEvent
+    from perfetto.trace_builder.proto_builder import TraceProtoBuilder
 except ImportError:  # pragma: no cover - exercised only without the extra
-    TraceProtoBuilder = None  # type: ignore[assignment,misc]
+    TraceProtoBuilder = None
 
 SEQ_ID = 1
 

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from memlat.agent.offline import programmed_governor
 from memlat.analysis.decode.synth import probe_exchanges
 from memlat.analysis.perfetto import PerfettoTrace, add_cpu_tracks, add_scmi_slices
-from memlat.config.governor import governor_config
 from memlat.governor.spec import CounterTrace, CounterWindow, GovernorConfig
 from memlat.qcom.codec import describe_request
 from memlat.qcom.ids import PROTOCOL_ID as QCOM_PROTOCOL_ID
@@ -98,7 +98,7 @@ def record_memlat(workload: Workload, setup: SimSetup) -> MemlatRecording:
     exchanges = probe_exchanges(setup.soc) if setup.memlat_backend == "cpucp" else []
     tl = result.timeline
     return MemlatRecording(workload.name, [round(t * 1000) for t in rec.t_us],
-                           CounterTrace(dt, deltas), governor_config(setup.soc), exchanges,
+                           CounterTrace(dt, deltas), programmed_governor(setup.soc), exchanges,
                            None if tl is None else tl.ddr_mhz)
 
 

@@ -184,11 +184,11 @@ def _run(file: Path, json_out: bool, soc_name: str | None, soc_file: Path | None
             if soc_for_devfreq is None:
                 raise ConfigError("comparing with a counter trace needs the programmed "
                                   "profile: give --soc", location="--counters")
-            from memlat.config.governor import governor_config
+            from memlat.agent.offline import programmed_governor
             from memlat.traces import read_trace
 
             counter_trace = read_trace(counters_path,
-                                       ncpus=governor_config(soc_for_devfreq).ncpus)
+                                       ncpus=programmed_governor(soc_for_devfreq).ncpus)
             started = sampling_start_ns(result)
             start_ns = (round(counters_start * 1e9) if counters_start is not None
                         else started if started is not None else t_first)

@@ -25,8 +25,8 @@ from typing import Any
 from memlat.analysis.decode.session import DecodeResult, Message, status_name
 from memlat.config.model import SocConfig
 from memlat.cpucp.boot import make_cpucp_platform
+from memlat.qcom.dialect import Dialect
 from memlat.qcom.ids import PROTOCOL_ID as QCOM_PROTOCOL_ID
-from memlat.qcom.ids import Dialect
 from memlat.scmi.header import Header, MessageType
 from memlat.scmi.message import Message as ScmiMessage
 from memlat.scmi.protocols.identity import BASE_PROTOCOL_ID
@@ -94,7 +94,7 @@ def check_trace(result: DecodeResult, soc: SocConfig, dialect: Dialect | None = 
                 ) -> CheckReport:
     """Replay `result`'s commands into a fresh emulated CPUCP of `soc` (module docstring)."""
     d = dialect or result.dialect or Dialect(soc.dialect)
-    platform, service = make_cpucp_platform(soc=soc, dialect=d)
+    platform, service = make_cpucp_platform(soc.hardware(), dialect=d)
     report = CheckReport(soc.name, d, expected_after_failure=d is Dialect.RFC2024)
     first_failure: Message | None = None
     for m in result.commands():

@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 
 from memlat.agent.devfreq import DevfreqStats, render_trans_stat
+from memlat.agent.offline import programmed_governor
 from memlat.analysis.decode.ftrace import DevfreqFreq
-from memlat.config.governor import governor_config
 from memlat.config.model import Group, SocConfig
 from memlat.governor.engine import run_trace
 from memlat.governor.spec import CounterTrace
@@ -125,7 +125,7 @@ def _snap_up(ladder: np.ndarray, votes: np.ndarray) -> np.ndarray:
 def compare(tls: dict[str, Timeline], soc: SocConfig, counters: CounterTrace,
             start_ns: int) -> list[BusComparison]:
     """Per group of `soc` that the trace has a timeline for (module docstring)."""
-    config = governor_config(soc)
+    config = programmed_governor(soc)
     votes = run_trace(config, counters).group_votes  # (W, G), kHz or level
     dt_ns = counters.dt_us[:, 0].astype(np.int64) * 1000
     ends = start_ns + np.cumsum(dt_ns)
@@ -157,7 +157,7 @@ def devfreq_events_for_votes(soc: SocConfig, counters: CounterTrace, start_ns: i
 
     Used to build example and test traces; the boot state is every bus at its top OPP.
     """
-    config = governor_config(soc)
+    config = programmed_governor(soc)
     votes = run_trace(config, counters).group_votes
     dt_ns = counters.dt_us[:, 0].astype(np.int64) * 1000
     ends = start_ns + np.cumsum(dt_ns)

@@ -25,17 +25,9 @@ from typing import Any
 
 from memlat.errors import DecodeError
 from memlat.qcom import codec
-from memlat.qcom.ids import (
-    GROUP_EVENT_ORDER,
-    Dialect,
-    HwType,
-    ParamId,
-    QcomMessage,
-    algorithm_text,
-)
-from memlat.qcom.ids import (
-    PROTOCOL_ID as QCOM_PROTOCOL_ID,
-)
+from memlat.qcom.dialect import Dialect
+from memlat.qcom.ids import GROUP_EVENT_ORDER, HwType, ParamId, QcomMessage, algorithm_text
+from memlat.qcom.ids import PROTOCOL_ID as QCOM_PROTOCOL_ID
 from memlat.scmi.protocols.base import (
     AgentInfo,
     BaseAttributes,

@@ -13,10 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from memlat.agent.offline import programmed_governor
 from memlat.analysis.decode.devfreq import Timeline
 from memlat.analysis.decode.session import DecodeResult, Message, status_name
 from memlat.analysis.perfetto import PerfettoTrace, add_cpu_tracks
-from memlat.config.governor import governor_config
 from memlat.config.model import SocConfig
 from memlat.governor.spec import CounterTrace
 
@@ -69,7 +69,7 @@ def write_decode_trace(path: Path | str, result: DecodeResult,
         proc = trace.process("counters")
         dt = counters.dt_us[:, 0].astype("int64") * 1000
         starts = (counters_start_ns + dt.cumsum() - dt).tolist()
-        add_cpu_tracks(trace, proc, governor_config(soc), counters, starts)
+        add_cpu_tracks(trace, proc, programmed_governor(soc), counters, starts)
     return trace.write(path)
 
 

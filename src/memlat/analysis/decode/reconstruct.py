@@ -27,7 +27,8 @@ from memlat.config.model import OPTIONAL_KNOBS, SocConfig, parse_soc
 from memlat.config.profiles import list_profiles, load_profile
 from memlat.errors import ConfigError, DecodeError
 from memlat.qcom import codec
-from memlat.qcom.ids import Dialect, HwType, ParamId
+from memlat.qcom.dialect import Dialect
+from memlat.qcom.ids import HwType, ParamId
 
 _LEVEL_HW = (int(HwType.DDR_QOS), int(HwType.DDR_QOS_MOBILE))
 _KNOB_PARAMS = {ParamId[p]: attr for attr, p in OPTIONAL_KNOBS}
@@ -323,7 +324,7 @@ class _Dumper(yaml.SafeDumper):
 
 def profile_yaml(soc: SocConfig, notes: Iterable[str] = ()) -> str:
     """A profile as YAML: leaf lists inline, like the built-in profiles."""
-    data = soc.model_dump(exclude_none=True)
+    data = soc.model_dump(mode="json", exclude_none=True)
     for g in data["groups"]:
         for m in g["monitors"]:
             m["map"] = [list(r) for r in m["map"]]

@@ -32,8 +32,8 @@ from memlat.analysis.decode.messages import (
     message_name,
     protocol_name,
 )
+from memlat.qcom.dialect import Dialect
 from memlat.qcom.ids import PROTOCOL_ID as QCOM_PROTOCOL_ID
-from memlat.qcom.ids import Dialect
 from memlat.scmi.status import Status
 
 Key = tuple[int, int, int, int]

@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from memlat.agent.probe import ErrorPolicy
 from memlat.agent.session import open_session
 from memlat.analysis.decode.ftrace import (
     FTRACE_HEADER,
@@ -24,6 +23,7 @@ from memlat.analysis.decode.ftrace import (
     xfer_body,
 )
 from memlat.config.model import SocConfig
+from memlat.qcom.dialect import ErrorPolicy
 from memlat.scmi.agent import Exchange
 from memlat.scmi.msgdump import BASE_CHANNEL
 from memlat.scmi.status import to_linux_errno
