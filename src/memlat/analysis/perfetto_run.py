@@ -15,6 +15,7 @@ replay: one process with a vote counter per group and the per-CPU tracks of the 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,10 +31,11 @@ from memlat.qcom.ids import PROTOCOL_ID as QCOM_PROTOCOL_ID
 from memlat.qcom.ids import ParamId
 from memlat.scmi.agent import Exchange
 from memlat.scmi.status import Status
-from memlat.sim.closed_loop import SimSetup, run_policy
+from memlat.sim.closed_loop import SimSetup, make_setup, run_policy
 from memlat.sim.memlat_policy import MemlatPolicy
 from memlat.sim.policies import BusVote, Observation, Policy
 from memlat.sim.results import RunResult
+from memlat.sim.runner import default_jobs
 from memlat.sim.workload import Workload
 
 PROBE_STEP_NS = 2_000
@@ -100,6 +102,25 @@ def record_memlat(workload: Workload, setup: SimSetup) -> MemlatRecording:
     return MemlatRecording(workload.name, [round(t * 1000) for t in rec.t_us],
                            CounterTrace(dt, deltas), programmed_governor(setup.soc), exchanges,
                            None if tl is None else tl.ddr_mhz)
+
+
+def _record_one(args: tuple[Workload, str, int, str]) -> MemlatRecording:
+    workload, soc, seed, backend = args
+    return record_memlat(workload, make_setup(soc, seed=seed, memlat_backend=backend))
+
+
+def record_memlat_all(workloads: Sequence[Workload], soc: str, *, seed: int = 0,
+                      memlat_backend: str = "cpucp", workers: int | None = None
+                      ) -> dict[str, MemlatRecording]:
+    """record_memlat for every workload, in a process pool like `memlat run`'s jobs."""
+    jobs = [(w, soc, seed, memlat_backend) for w in workloads]
+    n = default_jobs() if workers is None else workers
+    if n <= 1 or len(jobs) <= 1:
+        recs = [_record_one(j) for j in jobs]
+    else:
+        with ProcessPoolExecutor(max_workers=min(n, len(jobs))) as pool:
+            recs = list(pool.map(_record_one, jobs))
+    return {r.workload: r for r in recs}
 
 
 def exchange_slices(exchanges: Sequence[Exchange], start_ns: int = 0

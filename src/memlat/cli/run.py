@@ -99,8 +99,8 @@ def register(app: typer.Typer) -> None:
                                  ladders={"ddr": setup.ladders.ddr, "llcc": setup.ladders.llcc},
                                  sample_ms=setup.soc.sample_ms, settings=settings)
             if perfetto is not None:
-                _write_perfetto(perfetto, results, chosen, names,
-                                make_setup(soc, seed=seed, memlat_backend=memlat_backend))
+                _write_perfetto(perfetto, results, chosen, names, soc, seed, memlat_backend,
+                                jobs)
                 console.print(f"perfetto: {perfetto} (open it in ui.perfetto.dev)")
         except MemlatError as exc:
             console.print(f"[red]error:[/red] {exc}")
@@ -136,11 +136,11 @@ def _print_tables(console: object, results: list) -> None:
 # ---- --perfetto (issue 15): consumes the finished results only ----------------------------
 
 def _write_perfetto(path: Path, results: list, workloads: list, names: tuple[str, ...],
-                    setup: object) -> None:
+                    soc: str, seed: int, memlat_backend: str, jobs: int | None) -> None:
     """Write the Perfetto trace of `results`; the memlat policy is re-run per workload under
     a recorder for its counters and SCMI probe (memlat.analysis.perfetto_run)."""
-    from memlat.analysis.perfetto_run import record_memlat, write_run_trace
+    from memlat.analysis.perfetto_run import record_memlat_all, write_run_trace
 
-    recordings = ({w.name: record_memlat(w, setup) for w in workloads}  # type: ignore[arg-type]
-                  if "memlat" in names else {})
+    recordings = (record_memlat_all(workloads, soc, seed=seed, memlat_backend=memlat_backend,
+                                    workers=jobs) if "memlat" in names else {})
     write_run_trace(path, results, recordings)
