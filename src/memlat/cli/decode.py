@@ -167,6 +167,9 @@ def _run(file: Path, json_out: bool, soc_name: str | None, soc_file: Path | None
             typer.echo(f"memlat decode: {note}", err=True)
 
     tls = timelines(result.devfreq)
+    if counters_path is not None and not tls:
+        typer.echo("memlat decode: --counters given but the trace has no devfreq_frequency "
+                   "event to compare with", err=True)
     soc_for_devfreq = rebuilt.soc if rebuilt is not None else base
     counter_trace = None
     start_ns = 0

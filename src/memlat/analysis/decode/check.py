@@ -48,7 +48,7 @@ class Finding:
     def as_json(self) -> dict[str, Any]:
         """The `memlat decode --check --json` object of a finding."""
         out: dict[str, Any] = {"kind": "finding", "finding": self.kind,
-                               "index": self.message.index, "line": self.message.lines[0],
+                               "index": self.message.index, "line": self.message.line,
                                "message": self.message.name, "param": self.message.param,
                                "traced_status": status_name(self.message.status),
                                "emulated_status": status_name(self.emulated_status),
@@ -87,7 +87,7 @@ class CheckReport:
 
 def _label(m: Message) -> str:
     what = m.param or m.name
-    return f"#{m.index} {m.protocol}/{what} (line {m.lines[0]}, seq {m.seq:#06x})"
+    return f"#{m.index} {m.protocol}/{what} (line {m.line}, seq {m.seq:#06x})"
 
 
 def check_trace(result: DecodeResult, soc: SocConfig, dialect: Dialect | None = None

@@ -24,7 +24,7 @@ UNTIMED_STEP_NS = 2_000
 
 
 def _args(m: Message) -> dict[str, Any]:
-    args: dict[str, Any] = {"seq": m.seq, "line": m.lines[0] if m.lines else 0}
+    args: dict[str, Any] = {"seq": m.seq, "line": m.line}
     if m.request is not None and m.request.text:
         args["request"] = m.request.text
     if m.kind != "notification":

@@ -53,6 +53,7 @@ def status_name(status: int | None) -> str | None:
 class Message:
     """One SCMI exchange as the trace shows it.
 
+    line: the line of the CMND (NOTI, or the first RESP) dump; lines: every line used.
     kind: "command" (with its response and delayed response when traced),
     "notification", or "response" (a reply whose command is not in the trace).
     Times in ns of the trace clock (None without timestamps); latency_us: RESP - CMND,
@@ -61,6 +62,7 @@ class Message:
 
     index: int
     kind: str
+    line: int
     instance: int | None
     channel: int | None
     protocol_id: int
@@ -131,7 +133,7 @@ class Message:
     def as_json(self) -> dict[str, Any]:
         """The `memlat decode --json` object (docs/decode.md lists the keys)."""
         out: dict[str, Any] = {
-            "index": self.index, "kind": self.kind, "line": self.lines[0] if self.lines else None,
+            "index": self.index, "kind": self.kind, "line": self.line,
             "t_s": None if self.t_ns is None else self.t_ns / 1e9,
             "instance": self.instance, "channel": self.channel,
             "protocol_id": self.protocol_id, "protocol": self.protocol,
@@ -228,9 +230,9 @@ class Pairer:
         return self.result
 
     def _new(self, rec: MsgDump, kind: str) -> Message:
-        msg = Message(len(self.result.messages) + 1, kind, rec.instance, rec.channel,
-                      rec.protocol_id, rec.message_id, rec.seq, [rec.where.lineno],
-                      rec.where.ts_ns, raw=rec.raw)
+        msg = Message(len(self.result.messages) + 1, kind, rec.where.lineno, rec.instance,
+                      rec.channel, rec.protocol_id, rec.message_id, rec.seq,
+                      [rec.where.lineno], rec.where.ts_ns, raw=rec.raw)
         self.result.messages.append(msg)
         return msg
 
