@@ -20,7 +20,7 @@ app = typer.Typer(
 
 # module name under memlat.cli -> registers its commands on `app`
 _COMMAND_MODULES = ("run", "probe", "replay", "soc", "platform", "bench", "trace", "devfreq",
-                    "sweep", "decode")
+                    "sweep", "tune", "decode")
 
 
 def _register_all() -> None:
