@@ -30,6 +30,8 @@ def register(app: typer.Typer) -> None:
         soc: str | None = typer.Option(None, "--soc", help="SoC profile name (default "
                                        "x1e80100 when no --dts is given)."),
         dts: Path | None = typer.Option(None, "--dts", help="Device tree (RFC memlat node)."),
+        soc_file: Path | None = typer.Option(None, "--soc-file", help="SoC profile YAML "
+                                             "(e.g. one `memlat decode --profile-out` wrote)."),
         dialect: str | None = typer.Option(None, "--dialect",
                                            help="Wire dialect: v8 or rfc2024."),
         transport: str = typer.Option("inproc", "--transport",
@@ -43,12 +45,22 @@ def register(app: typer.Typer) -> None:
         """Probe a platform: discovery, PROTOCOL_VERSION(0x80), the QCOM sequence."""
         from memlat.agent.probe import iter_qcom
         from memlat.agent.session import open_session
-        from memlat.errors import MemlatError
+        from memlat.config.profiles import load_profile_file
+        from memlat.errors import ConfigError, MemlatError
 
         if on_error not in (None, "abort", "continue"):
             raise typer.BadParameter("must be abort or continue", param_hint="--on-error")
         try:
-            session = open_session(soc=soc, dts=dts, dialect=dialect, transport=transport)
+            if soc_file is not None:
+                if soc or dts:
+                    raise ConfigError("give --soc-file alone, not with --soc or --dts",
+                                      location="--soc-file")
+                loaded = load_profile_file(soc_file)
+                session = open_session(soc=loaded if dialect is None
+                                       else loaded.with_dialect(dialect), dialect=dialect,
+                                       transport=transport)
+            else:
+                session = open_session(soc=soc, dts=dts, dialect=dialect, transport=transport)
         except MemlatError as exc:
             typer.echo(f"memlat probe: {exc}", err=True)
             raise typer.Exit(2) from exc

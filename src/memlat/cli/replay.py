@@ -20,15 +20,39 @@ def register(app: typer.Typer) -> None:
         numba: bool = typer.Option(False, "--numba", help="Use the numba kernel."),
         fmt: str = typer.Option("auto", "--format",
                                 help="Trace format: auto (detected), csv, parquet, perf."),
+        soc_file: Path | None = typer.Option(None, "--soc-file", help="SoC profile YAML "
+                                             "(instead of --soc)."),
+        perfetto: Path | None = typer.Option(None, "--perfetto", help="Also write a Perfetto "
+                                             "trace (open it in ui.perfetto.dev)."),
     ) -> None:
         """Replay a counter trace through the emulated firmware governor."""
         from memlat.analysis.replay import replay
         from memlat.errors import MemlatError
 
+        if soc_file is not None:
+            soc = str(soc_file.resolve())  # load_profile reads a path as a YAML file
         try:
             frame = replay(soc, trace, out, use_numba=numba, perf_events=events, fmt=fmt)
+            if perfetto is not None:
+                _write_perfetto(perfetto, soc, trace, events, numba, fmt)
         except MemlatError as exc:
             typer.echo(f"memlat replay: {exc}", err=True)
             raise typer.Exit(2) from exc
         windows = frame.height // max(1, frame["group"].n_unique())
         typer.echo(f"memlat replay: {windows} windows -> {out}", err=True)
+
+
+def _write_perfetto(path: Path, soc: str, trace: Path, events: Path | None,
+                    numba: bool, fmt: str) -> None:
+    """--perfetto: the replay's votes and per-CPU tracks (memlat.analysis.perfetto_run)."""
+    from memlat.analysis.perfetto_run import write_replay_trace
+    from memlat.analysis.replay import governor_config_for_soc, group_names, required_counters
+    from memlat.governor.engine import run_trace
+    from memlat.traces import load_event_table, read_trace
+
+    config = governor_config_for_soc(soc)
+    counters = read_trace(trace, fmt=fmt, ncpus=config.ncpus,
+                          required_counters=required_counters(config),
+                          perf_events=load_event_table(events) if events else None)
+    votes = run_trace(config, counters, use_numba=numba).group_votes
+    write_replay_trace(path, config, counters, votes, group_names(config), Path(soc).stem)

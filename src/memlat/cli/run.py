@@ -52,6 +52,10 @@ def register(app: typer.Typer) -> None:
             "compiled", "--path",
             help="compiled (numba, default) or python (the same loop interpreted: slow, "
             "identical results)."),
+        soc_file: Path | None = typer.Option(None, "--soc-file", help="SoC profile YAML "
+                                             "(instead of --soc)."),
+        perfetto: Path | None = typer.Option(None, "--perfetto", help="Also write a Perfetto "
+                                             "trace of every run (open it in ui.perfetto.dev)."),
     ) -> None:
         """Simulate every policy on every workload; print a table; write the report."""
         from rich.console import Console
@@ -66,6 +70,8 @@ def register(app: typer.Typer) -> None:
         console = Console()
         if console.width < 132:  # piped or narrow: keep every column readable
             console = Console(width=132)
+        if soc_file is not None:
+            soc = str(soc_file.resolve())  # load_profile reads a path as a YAML file
         names = _parse_policies(policies)
         if sim_path not in ("compiled", "python"):
             raise typer.BadParameter("must be compiled or python", param_hint="--path")
@@ -100,6 +106,9 @@ def register(app: typer.Typer) -> None:
             paths = write_report(out, results, frontiers=frontiers,
                                  ladders={"ddr": setup.ladders.ddr, "llcc": setup.ladders.llcc},
                                  sample_ms=setup.soc.sample_ms, settings=settings)
+            if perfetto is not None:
+                _write_perfetto(perfetto, results, chosen, names, soc, seed, jobs)
+                console.print(f"perfetto: {perfetto} (open it in ui.perfetto.dev)")
         except MemlatError as exc:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(1) from exc
@@ -130,3 +139,16 @@ def _print_tables(console: object, results: list) -> None:
                           f"{r.edp:.3f}", str(r.transitions.get("ddr", 0)),
                           str(r.transitions.get("llcc", 0)), str(r.transitions.get("ddr_qos", 0)))
         console.print(table)  # type: ignore[attr-defined]
+
+
+# ---- --perfetto (issue 15): consumes the finished results only ----------------------------
+
+def _write_perfetto(path: Path, results: list, workloads: list, names: tuple[str, ...],
+                    soc: str, seed: int, jobs: int) -> None:
+    """Write the Perfetto trace of `results`; the memlat policy is re-run per workload under
+    a recorder for its counters and SCMI probe (memlat.analysis.perfetto_run)."""
+    from memlat.analysis.perfetto_run import record_memlat_all, write_run_trace
+
+    recordings = (record_memlat_all(workloads, soc, seed=seed, workers=jobs)
+                  if "memlat" in names else {})
+    write_run_trace(path, results, recordings)
