@@ -7,7 +7,9 @@ in submission order, whatever order they finish in, so output is deterministic.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -67,7 +69,9 @@ def run_jobs(jobs: Sequence[Job], *, workers: int | None = None,
             if on_done:
                 on_done(i, job)
     else:
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+        pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)),
+                                   initializer=_ignore_sigint)
+        try:
             # longest first, so the last job to start is a short one (better balance)
             order = sorted(range(len(jobs)), key=lambda i: -_nominal_job_s(jobs[i]))
             futures = {pool.submit(run_job, jobs[i]): i for i in order}
@@ -76,7 +80,28 @@ def run_jobs(jobs: Sequence[Job], *, workers: int | None = None,
                 out[i] = fut.result()
                 if on_done:
                     on_done(i, jobs[i])
+        except BaseException:
+            _terminate(pool)  # Ctrl-C or a failed job: stop the others now
+            raise
+        pool.shutdown()
     return [r for r in out if r is not None]
+
+
+def _ignore_sigint() -> None:
+    """Pool workers leave Ctrl-C to the parent, which terminates them (no tracebacks)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    """Cancel queued jobs and terminate running workers at once (not after their job)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        with contextlib.suppress(OSError, ValueError):
+            proc.terminate()
+    for proc in processes:
+        with contextlib.suppress(OSError, ValueError, AssertionError):
+            proc.join(1.0)
 
 
 def _nominal_job_s(job: Job) -> float:
