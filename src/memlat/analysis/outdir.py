@@ -58,7 +58,7 @@ def check_output_folder(out: Path | str, *, force: bool, option: str = "--out") 
     if p.is_dir() and any(p.iterdir()) and not force:
         has_manifest = (p / MANIFEST).is_file()
         raise ConfigError(
-            f"{p} is not empty; " + ("pass --force to replace the report memlat wrote there"
+            f"{p} is not empty; " + ("pass --force to replace what memlat wrote there"
                                      if has_manifest else
                                      "choose a new folder (memlat did not write this one)"),
             location=option)

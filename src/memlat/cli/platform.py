@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
+import stat
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
 import typer
 
@@ -34,7 +38,8 @@ def register(app: typer.Typer) -> None:
                                        "default: a synthetic CPU-frequency staircase."),
     ) -> None:
         """Serve until SIGINT/SIGTERM, logging each message like scmi_msg_dump."""
-        from memlat.errors import MemlatError
+        from memlat.cli._checks import input_file
+        from memlat.errors import ConfigError, MemlatError
         from memlat.frontends.serve import serve
 
         logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
@@ -42,6 +47,14 @@ def register(app: typer.Typer) -> None:
         if not any((unix, shm, raw_fuse, mailbox_fuse)):
             raise typer.BadParameter("give at least one of --unix, --shm, --raw-fuse, "
                                      "--mailbox-fuse")
+        if doorbell not in ("eventfd", "pipe", "poll"):
+            raise typer.BadParameter(f"{doorbell!r}: choose from eventfd, pipe, poll",
+                                     param_hint="--doorbell")
+        input_file(trace, "--trace")
+        _check_endpoint(unix, "--unix", _is_socket)
+        _check_endpoint(shm, "--shm", _is_channel_file)
+        _check_mountpoint(raw_fuse, "--raw-fuse")
+        _check_mountpoint(mailbox_fuse, "--mailbox-fuse")
         try:
             if factory:
                 platform = _load_factory(factory)(soc)
@@ -53,7 +66,10 @@ def register(app: typer.Typer) -> None:
                   doorbell=doorbell, log_messages=not quiet,
                   on_ready=lambda fronts: typer.echo(
                       "ready: " + " ".join(f.name for f in fronts), err=True))
-        except (MemlatError, OSError, ValueError) as exc:
+        except (ConfigError, ValueError) as exc:
+            typer.echo(f"memlat platform serve: {exc}", err=True)
+            raise typer.Exit(2) from exc
+        except MemlatError as exc:
             typer.echo(f"memlat platform serve: {exc}", err=True)
             raise typer.Exit(1) from exc
         finally:
@@ -61,6 +77,48 @@ def register(app: typer.Typer) -> None:
                 service.sampler.stop_thread()
 
     app.add_typer(group, name="platform")
+
+
+def _is_socket(path: Path) -> bool:
+    return stat.S_ISSOCK(path.lstat().st_mode)
+
+
+def _is_channel_file(path: Path) -> bool:
+    """A channel file a previous serve left behind: regular, the channel's exact size."""
+    from memlat.transports.shm import FILE_SIZE
+
+    st = path.lstat()
+    return stat.S_ISREG(st.st_mode) and st.st_size == FILE_SIZE
+
+
+def _check_endpoint(value: str | None, hint: str, replaceable: Callable[[Path], bool]) -> None:
+    """The socket or channel file `value` can be created: its folder exists, and anything
+    already there is a leftover of the same kind (which serve replaces), never a file the
+    user made."""
+    if not value:
+        return
+    path = Path(value)
+    if not path.parent.is_dir():
+        raise typer.BadParameter(f"{path}: folder {path.parent} does not exist",
+                                 param_hint=hint)
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise typer.BadParameter(f"{path}: folder {path.parent} is not writable",
+                                 param_hint=hint)
+    if (path.exists() or path.is_symlink()) and not replaceable(path):
+        raise typer.BadParameter(f"{path} exists and is not a leftover of memlat "
+                                 "platform serve; refusing to replace it", param_hint=hint)
+
+
+def _check_mountpoint(value: str | None, hint: str) -> None:
+    """A FUSE mount point is an existing folder or can be created in an existing one."""
+    if not value:
+        return
+    path = Path(value)
+    if path.exists() and not path.is_dir():
+        raise typer.BadParameter(f"{path} exists and is not a folder", param_hint=hint)
+    if not path.exists() and not path.parent.is_dir():
+        raise typer.BadParameter(f"{path}: folder {path.parent} does not exist",
+                                 param_hint=hint)
 
 
 def _load_factory(spec: str):

@@ -65,7 +65,9 @@ def serve(platform: Platform, *, unix: str | None = None, shm: str | None = None
     """Serve until SIGINT/SIGTERM (or `stop` is set); returns messages handled.
 
     Signal handlers are installed before any FUSE mount, so libfuse (which only claims
-    signals still at their default) leaves SIGTERM to us.
+    signals still at their default) leaves SIGTERM to us. SIGTERM is a clean stop; after
+    a SIGINT (Ctrl-C) the same clean shutdown runs, then KeyboardInterrupt is raised as
+    Python does by default, so `memlat platform serve` exits 130 like every command.
     """
     if not any((unix, shm, raw_fuse, mailbox_fuse)):
         raise ValueError("nothing to serve: give --unix, --shm, --raw-fuse or --mailbox-fuse")
@@ -79,9 +81,15 @@ def serve(platform: Platform, *, unix: str | None = None, shm: str | None = None
 
     platform.observers.append(observe)
     previous: dict[int, Any] = {}
+    received: list[int] = []
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        received.append(signum)
+        stop.set()
+
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+            previous[sig] = signal.signal(sig, on_signal)
     started: list[FrontEnd] = []
     try:
         frontends = build_frontends(platform, unix=unix, shm=shm, raw_fuse=raw_fuse,
@@ -109,4 +117,6 @@ def serve(platform: Platform, *, unix: str | None = None, shm: str | None = None
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     log.info("stopped after %d messages", counted[0])
+    if signal.SIGINT in received:
+        raise KeyboardInterrupt
     return counted[0]

@@ -115,7 +115,14 @@ def read_trace(path: str | Path, *, ncpus: int | None = None,
     if not _is_parquet(p) and _looks_like_perf(p):
         from memlat.traces.perf import perf_frame
 
-        df = perf_frame(p.read_text(encoding="utf-8"), source=str(p), events=perf_events,
+        try:
+            text = p.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"not a trace: neither Parquet (by its suffix) nor text (byte "
+                              f"offset {exc.start} is not UTF-8)", source=str(p)) from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read trace: {exc.strerror}", source=str(p)) from None
+        df = perf_frame(text, source=str(p), events=perf_events,
                         ignore_unknown=ignore_unknown_events)
     else:
         df = read_frame(p)

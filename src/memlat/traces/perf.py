@@ -60,7 +60,7 @@ def load_event_table(extra: dict[str, int] | str | Path | None = None) -> dict[s
         source = str(extra)
         try:
             data = yaml.safe_load(Path(extra).read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
             raise ConfigError(f"cannot read event table: {exc}", source=source) from exc
     if not isinstance(data, dict):
         raise ConfigError("event table must be a mapping of perf event name to counter id",
