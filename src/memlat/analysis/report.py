@@ -298,8 +298,9 @@ def plot_energy_vs_slowdown(path: Path, results: Sequence[RunResult],
         ax.set_visible(False)
     labels = [p for p in dict.fromkeys(r.policy for r in results) if p in handles]
     labels += [k for k in handles if k not in labels]
-    fig.legend([handles[k] for k in labels], labels, loc="lower center", ncol=len(labels),
-               fontsize=8, frameon=False)
+    if labels:
+        fig.legend([handles[k] for k in labels], labels, loc="lower center",
+                   ncol=len(labels), fontsize=8, frameon=False)
     fig.suptitle("Energy (CPU + DDR + LLCC) vs slowdown, relative to performance; lower "
                  "left is better.\nMarkers that coincide are spread sideways a few points",
                  fontsize=10)
@@ -353,7 +354,7 @@ def plot_overview(path: Path, verdict: Verdict, clip_pct: float = 60.0) -> Path:
     axes[0].set_yticks(np.arange(len(rows)), rows)
     axes[0].invert_yaxis()
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8,
+    fig.legend(handles, labels, loc="lower center", ncol=max(1, len(labels)), fontsize=8,
                frameon=False)
     fig.suptitle(f"Each policy against performance, per workload and for the suite (suite: "
                  f"total energy, geometric-mean slowdown); bars cut at {clip_pct:g} % "
@@ -417,7 +418,7 @@ def write_report(out: Path | str, results: Sequence[RunResult], *,
     with staged_folder(out, force=force) as tmp:
         write_json(tmp / "results.json", results, settings, frontiers)
         overview: list[Figure] = []
-        if verdict.suite:
+        if any(p != "performance" for p in verdict.suite):
             path = plot_overview(tmp / "overview.png", verdict)
             overview.append(Figure(path.name, "Energy and slowdown against performance, per "
                                    "workload and for the suite", path.read_bytes()))

@@ -51,6 +51,9 @@ EXIT_INTERRUPTED = 130
 _INPUT_ERRNOS = {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EPERM,
                  errno.EEXIST, errno.EROFS, errno.ENAMETOOLONG, errno.ENOTEMPTY,
                  errno.ELOOP}
+# the same by type, for libraries (polars) that raise them without an errno
+_PATH_ERRORS = (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError,
+                PermissionError)
 
 
 def _register_all() -> None:
@@ -130,8 +133,8 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return EXIT_RUNTIME  # the reader went away (`memlat soc list | head`): say nothing
     except OSError as exc:
-        return fail(describe_os_error(exc),
-                    EXIT_USAGE if exc.errno in _INPUT_ERRNOS else EXIT_RUNTIME)
+        path_error = exc.errno in _INPUT_ERRNOS or isinstance(exc, _PATH_ERRORS)
+        return fail(describe_os_error(exc), EXIT_USAGE if path_error else EXIT_RUNTIME)
     if status == EXIT_INTERRUPTED:  # typer turns KeyboardInterrupt into Exit(130)
         typer.echo(f"\n{where}: interrupted", err=True)
     return status if isinstance(status, int) else 0

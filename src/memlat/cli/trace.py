@@ -82,9 +82,11 @@ def register(app: typer.Typer) -> None:
         ncpus: int | None = typer.Option(None, "--ncpus", help="Refuse CPUs >= this."),
     ) -> None:
         """Validate a trace file and print its shape."""
+        from memlat.cli._checks import input_file
         from memlat.errors import MemlatError
         from memlat.traces import read_trace
 
+        input_file(src, "SRC")
         try:
             trace = read_trace(src, ncpus=ncpus)
         except MemlatError as exc:

@@ -134,7 +134,10 @@ def write_trace(trace: CounterTrace, path: str | Path, *,
     """Write a trace as Parquet (.parquet/.pq) or CSV (anything else)."""
     p = Path(path)
     df = trace_to_frame(trace, counters=counters, source=str(p))
-    if _is_parquet(p):
-        df.write_parquet(p)
-    else:
-        df.write_csv(p)
+    try:
+        if _is_parquet(p):
+            df.write_parquet(p)
+        else:
+            df.write_csv(p)
+    except OSError as exc:
+        raise ConfigError(f"cannot write trace: {exc.strerror or exc}", source=str(p)) from exc
