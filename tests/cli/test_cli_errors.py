@@ -65,6 +65,8 @@ CASES: list[tuple[str, int, str]] = [
     ("trace convert {TRACE} {PROC}", 2, "cannot write trace"),
     ("trace synth {MISSING}.csv", 2, "does not exist"),
     ("trace synth --idle 2 {NEW}.csv", 2, "--idle"),
+    ("trace convert {TRACE} {NEW}.csv --ncpus 2", 2, "unknown CPU"),
+    ("trace convert {TRACE} {NEW}.csv --events {TRACE}", 2, "event table must be a mapping"),
     # replay
     ("replay --trace {BIN} --out {NEW}.csv", 2, "is not UTF-8"),
     ("replay --trace {TRACE} --out {MISSING}.csv", 2, "does not exist"),
@@ -87,11 +89,17 @@ CASES: list[tuple[str, int, str]] = [
     ("probe --transport bogus:x", 2, "unknown transport"),
     ("probe --transport unix:{MISSING}", 2, "cannot connect"),
     ("probe --on-error sometimes", 2, "--on-error"),
+    ("probe --transport raw:{MISSING}", 2, "no raw/ directory"),
+    ("probe --transport shm:{TXT}", 2, "cannot reach the platform's control socket"),
+    ("probe --dialect v9", 2, "unknown dialect 'v9'"),
+    ("probe --dts {TRACE}", 2, "device tree does not parse"),
     ("probe --dialect rfc2024 --dts {RFC_DTS}", 1, "message 6 (MON_FREQ_MAP"),  # runtime
     # soc
     ("soc show {BIN}", 2, "not a text profile"),
     ("soc show nosuch", 2, "unknown SoC 'nosuch'"),
     ("soc show --dts {BIN}", 2, "not a device-tree source"),
+    ("soc show {TRACE}", 2, "a profile must be a YAML mapping"),
+    ("soc show x1e80100 --dialect v9", 2, "unknown dialect 'v9'"),
     # platform serve: every refusal happens before anything is served
     ("platform serve", 2, "give at least one of"),
     ("platform serve --unix {MISSING}.sock", 2, "does not exist"),
@@ -113,6 +121,9 @@ CASES: list[tuple[str, int, str]] = [
     ("sweep --backend nosuch --out {NEW}.parquet", 2, "unknown backend 'nosuch'"),
     ("sweep --ipm-ceil 4x --out {NEW}.parquet", 2, "comma-separated integers"),
     ("sweep --soc nosuch --out {NEW}.parquet", 2, "unknown SoC 'nosuch'"),
+    ("sweep --map-scale -1 --out {NEW}.parquet", 2, "-1 is not a positive number"),
+    ("sweep --sample-ms 0 --out {NEW}.parquet", 2, "0 is below the minimum 1"),
+    ("sweep --boost 99999 --out {NEW}.parquet", 2, "freq_scale_pct"),
     ("sweep --only nosuch --out {NEW}.parquet", 2, "unknown workload(s) nosuch"),
     # run: checked before the simulation
     ("run --out {TXT}", 2, "exists and is not a folder"),
@@ -127,6 +138,9 @@ CASES: list[tuple[str, int, str]] = [
     ("run --soc nosuch --out {NEW}", 2, "unknown SoC 'nosuch'"),
     ("run --jobs 0 --out {NEW}", 2, "--jobs"),
     ("run --memlat-backend magic --out {NEW}", 2, "--memlat-backend"),
+    ("run --duration 0 --out {NEW}", 2, "--duration"),
+    ("run --workloads {TRACE} --out {NEW}", 2, "WorkloadFile"),
+    ("run --workloads {FULL} --out {NEW}", 2, "not a regular file"),
 ]
 
 

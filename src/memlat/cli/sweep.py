@@ -9,24 +9,32 @@ from typing import Any
 import typer
 
 
-def _ints(text: str | None, name: str) -> list[int]:
+def _ints(text: str | None, name: str, minimum: int = 0) -> list[int]:
     if not text:
         return []
     try:
-        return [int(v) for v in text.split(",") if v.strip()]
+        values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError as exc:
         raise typer.BadParameter(f"expected comma-separated integers, got {text!r}",
                                  param_hint=name) from exc
+    bad = [v for v in values if v < minimum]
+    if bad:
+        raise typer.BadParameter(f"{bad[0]} is below the minimum {minimum}", param_hint=name)
+    return values
 
 
 def _floats(text: str | None, name: str) -> list[float]:
     if not text:
         return []
     try:
-        return [float(v) for v in text.split(",") if v.strip()]
+        values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError as exc:
         raise typer.BadParameter(f"expected comma-separated numbers, got {text!r}",
                                  param_hint=name) from exc
+    bad = [v for v in values if not v > 0]
+    if bad:
+        raise typer.BadParameter(f"{bad[0]:g} is not a positive number", param_hint=name)
+    return values
 
 
 def register(app: typer.Typer) -> None:
@@ -75,9 +83,9 @@ def register(app: typer.Typer) -> None:
         if backend not in BACKENDS:
             raise typer.BadParameter(f"unknown backend {backend!r}; choose from "
                                      f"{', '.join(BACKENDS)}", param_hint="--backend")
-        grid = Grid(ipm_ceil=_ints(ipm_ceil, "--ipm-ceil"),
+        grid = Grid(ipm_ceil=_ints(ipm_ceil, "--ipm-ceil", 1),
                     map_scale=_floats(map_scale, "--map-scale"),
-                    sample_ms=_ints(sample_ms, "--sample-ms"),
+                    sample_ms=_ints(sample_ms, "--sample-ms", 1),
                     boost_pct=_ints(boost, "--boost"))
         # every input is checked before the sweep starts
         input_file(workloads, "--workloads")
@@ -86,7 +94,8 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(f"{out} exists; pass --force to overwrite it",
                                      param_hint="--out")
         chosen = select_workloads(workloads, only, duration)
-        make_setup(soc, seed=seed)  # an unknown SoC fails now, not in every worker
+        for point in grid.points():  # an unknown SoC or a bad tuning fails now
+            make_setup(soc, seed=seed, tunables=point)
         spec = SweepSpec(grid, chosen, policies=names, soc=soc, seed=seed)
         with console.status(f"sweeping {len(spec.jobs())} jobs ({backend})"):
             df = run_sweep(spec, backend=backend, workers=jobs)
