@@ -17,7 +17,6 @@ import pytest
 
 from memlat.cli import run_cli
 from memlat.traces import synth_trace, write_trace
-from memlat.transports.shm import FILE_SIZE
 
 REPO = Path(__file__).resolve().parents[2]
 RFC_DTS = REPO / "src" / "memlat" / "examples" / "x1e80100-memlat-rfc.dts"
@@ -41,12 +40,11 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     full = root / "full"
     full.mkdir()
     (full / "mine.txt").write_text("keep\n")
-    channel_size = root / "odd.shm"
-    channel_size.write_bytes(b"\0" * (FILE_SIZE + 1))
+    (root / "chan.ctl").write_text("not a socket\n")  # where --shm chan would listen
     return {"BIN": str(binary), "BINCSV": str(bincsv), "CLASH": str(clash),
             "TXT": str(text), "TRACE": str(trace),
             "MISSING": str(root / "no-such-folder" / "x"), "FULL": str(full),
-            "NEW": str(root / "new"), "ODD": str(channel_size), "RFC_DTS": str(RFC_DTS),
+            "NEW": str(root / "new"), "CHAN": str(root / "chan"), "RFC_DTS": str(RFC_DTS),
             "PROC": "/proc/memlat-cannot-write.csv"}
 
 
@@ -104,8 +102,7 @@ CASES: list[tuple[str, int, str]] = [
     ("platform serve", 2, "give at least one of"),
     ("platform serve --unix {MISSING}.sock", 2, "does not exist"),
     ("platform serve --unix {TXT}", 2, "refusing to replace it"),
-    ("platform serve --shm {TXT}", 2, "refusing to replace it"),
-    ("platform serve --shm {ODD}", 2, "refusing to replace it"),
+    ("platform serve --shm {CHAN}", 2, "chan.ctl exists and is not a leftover"),
     ("platform serve --unix {NEW}.sock --trace {BIN}", 2, "is not UTF-8"),
     ("platform serve --unix {NEW}.sock --trace {MISSING}", 2, "--trace"),
     ("platform serve --unix {NEW}.sock --soc nosuch", 2, "unknown SoC 'nosuch'"),
@@ -171,7 +168,7 @@ def test_refusals_change_nothing(files: dict[str, str]) -> None:
     """The files the table offered as outputs are exactly as they were."""
     assert Path(files["TXT"]).read_text() == "a file memlat did not create\n"
     assert sorted(p.name for p in Path(files["FULL"]).iterdir()) == ["mine.txt"]
-    assert Path(files["ODD"]).stat().st_size == FILE_SIZE + 1
+    assert Path(files["CHAN"] + ".ctl").read_text() == "not a socket\n"
     assert sorted(p.name for p in Path(files["CLASH"]).iterdir()) == ["results.json"]
     assert Path(files["CLASH"], "results.json").read_text() == "{}\n"
     assert not Path(files["MISSING"]).parent.exists()

@@ -21,15 +21,17 @@ from memlat.qcom.codec import (
     ScalarMsg,
     encode_request,
 )
+from memlat.qcom.dialect import Dialect
 from memlat.qcom.ids import (
     ADAPTIVE_LEVEL_1,
     SET_PARAMS,
     Algorithm,
-    Dialect,
     ParamId,
     QcomMessage,
 )
+from memlat.scmi.header import Header
 from memlat.scmi.platform import CallContext, Platform
+from memlat.scmi.protocols.base import make_platform
 from memlat.scmi.status import Status
 
 SET, GET = QcomMessage.SET_PARAM, QcomMessage.GET_PARAM
@@ -203,8 +205,9 @@ def test_scalar_sets_only_its_field(pid: ParamId) -> None:
     before = service.snapshot()
     assert _send(service, SET, req(pid, ScalarMsg(1, 2, 4321).pack()))[0] == Status.SUCCESS
     after = service.snapshot()
-    changed = [(g.hw_type, m.mon_idx) for g, g2 in zip(before.groups, after.groups, strict=True)
-               for m, m2 in zip(g.monitors, g2.monitors, strict=True) if m != m2]
+    changed = [(g.hw_type, i) for g, g2 in zip(before.groups, after.groups, strict=True)
+               for i, (m, m2) in enumerate(zip(g.monitors, g2.monitors, strict=True))
+               if m != m2]
     assert changed == [(1, 2)]
     assert 4321 in [getattr(after.monitor(1, 2), f) for f in after.monitor(1, 2).__slots__]
 
@@ -342,3 +345,42 @@ def test_any_get_payload_gets_a_documented_status(pid: int, body: bytes) -> None
     assert Status(status) in DOCUMENTED
     if status == Status.SUCCESS:
         assert len(values) in (4, 8)
+
+
+# -- through the Platform: Platform.state() sees the CPUCP -------------------------------
+def _platform_with(service: CpucpService) -> Platform:
+    platform = make_platform()
+    platform.register(service)
+    return platform
+
+
+def test_platform_state_covers_the_cpucp() -> None:
+    service = _programmed()
+    platform = _platform_with(service)
+    before = platform.state()
+    assert dict(before[2])[0x80] == service.snapshot()
+    command = Header(QcomMessage.SET_PARAM, 0x80, 3).to_bytes() + req(
+        ParamId.SAMPLE_MS, SampleMs(7).pack())
+    reply = platform.handle_bytes(command)
+    assert reply is not None and struct.unpack_from("<i", reply, 4)[0] == Status.SUCCESS
+    assert platform.state() != before  # a committed SET is visible to Platform.state()
+
+
+FUZZ_PLATFORM = _platform_with(_programmed(start=True))
+QCOM_IDS = st.sampled_from([int(m) for m in QcomMessage] + [0, 1, 2, 0x7F])
+
+
+@given(QCOM_IDS, st.integers(0, 15), PIDS, BODIES, st.sampled_from([V8, RFC]),
+       st.binary(max_size=130))
+def test_refused_qcom_commands_change_no_platform_state(
+        message_id: int, reserved: int, pid: int, body: bytes, algo: int, raw: bytes) -> None:
+    header = Header(message_id, 0x80, 1, reserved=reserved).to_bytes()
+    for payload in (encode_request(algo, pid, body), raw):
+        before = FUZZ_PLATFORM.state()
+        reply = FUZZ_PLATFORM.handle_bytes(header + payload)
+        assert reply is not None and reply[:4] == header
+        status = struct.unpack_from("<i", reply, 4)[0]
+        if reserved or len(payload) > FUZZ_PLATFORM.max_msg_size:
+            assert status == Status.PROTOCOL_ERROR
+        if status != Status.SUCCESS:
+            assert len(reply) == 8 and FUZZ_PLATFORM.state() == before

@@ -24,21 +24,20 @@ carry on (`on_error="continue"`); either policy can be chosen explicitly.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Literal
 
 from memlat.config.model import ALL_GROUPS, SocConfig
-from memlat.errors import DecodeError, MemlatError, ScmiStatusError, TransportError
-from memlat.qcom import codec
+from memlat.errors import DecodeError, MemlatError, TransportError
 from memlat.qcom.codec import EvMapMsg, FreqMethod, MapMsg, NodeMsg, SampleMs, ScalarMsg
-from memlat.qcom.ids import PROTOCOL_ID, PROTOCOL_VERSION, Dialect, ParamId, QcomMessage
+from memlat.qcom.dialect import Dialect, ErrorPolicy
+from memlat.qcom.ids import PROTOCOL_ID, PROTOCOL_VERSION, ParamId, QcomMessage
+from memlat.qcom.request import request
 from memlat.scmi.agent import Agent, Exchange
-from memlat.scmi.status import Status
+from memlat.scmi.protocols.base import QCOM_VENDOR
+from memlat.scmi.protocols.base import discover as base_discover
+from memlat.scmi.status import ScmiStatusError, Status
 
-ErrorPolicy = Literal["abort", "continue"]
-RFC_RX_SIZE = 128  # qcom_scmi_vendor.c (RFC 3/7) asks 128 bytes for every command
-RFC_MAX_MSG_SIZE = 128  # Linux mailbox max_msg_size before SCMI_SHMEM_MAX_PAYLOAD_SIZE
 PROTOCOL_VERSION_MSG = 0x0
 
 
@@ -134,9 +133,10 @@ class ProbeResult:
         if self.ok:
             return f"probe ok: {sent}/{len(self.messages)} commands, firmware running"
         first = self.failure.describe() if self.failure else "; ".join(self.notes)
+        tail = f" ({MAY_BE_RUNNING})" if self.state == "unknown" else ""
         return (f"probe {'incomplete' if self.failures else 'failed'}: {first}; "
                 f"{sent}/{len(self.messages)} commands sent, "
-                f"{len(self.failures)} failed; firmware {self.state}")
+                f"{len(self.failures)} failed; firmware {self.state}{tail}")
 
 
 # ---- building the sequence ------------------------------------------------------------
@@ -147,12 +147,11 @@ def build_sequence(soc: SocConfig, dialect: Dialect | str = Dialect.V8) -> list[
     cfg = soc.with_dialect(d.value)
     out: list[ProbeMessage] = []
 
-    def add(param: ParamId, body: bytes, group: str | None = None, monitor: str | None = None,
-            message: QcomMessage = QcomMessage.SET_PARAM) -> None:
-        rx = RFC_RX_SIZE if d is Dialect.RFC2024 else 0
-        payload = codec.encode_request(d.algorithm, int(param), body)
-        out.append(ProbeMessage(len(out) + 1, int(message), int(param), payload, rx, group,
-                                monitor))
+    def add(param: ParamId, body: bytes, group: str | None = None,
+            monitor: str | None = None) -> None:
+        req = request(d, param, body)
+        out.append(ProbeMessage(len(out) + 1, req.message_id, req.param_id, req.payload,
+                                req.rx_size, group, monitor))
 
     slots = cfg.common_events.slots(d.value)
     add(ParamId.SET_COMMON_EV_MAP, EvMapMsg(len(slots), ALL_GROUPS, tuple(slots)).pack(d))
@@ -177,31 +176,33 @@ def build_sequence(soc: SocConfig, dialect: Dialect | str = Dialect.V8) -> list[
                                  (ParamId.SET_MAX_FREQ, g.max_value)):
                 add(param, ScalarMsg(g.hw_type, idx, value).pack(), g.name, name)
     add(ParamId.SAMPLE_MS, SampleMs(cfg.sample_ms).pack())
-    if d is Dialect.V8:
+    if d.rules.sends_freq_method:
         add(ParamId.SET_EFFECTIVE_FREQ_METHOD, FreqMethod(cfg.freq_method).pack())
-    add(ParamId.START_TIMER, b"", message=QcomMessage.START_ACTIVITY)
+    add(ParamId.START_TIMER, b"")
     return out
 
 
 def stop_message(dialect: Dialect | str, index: int = 0) -> ProbeMessage:
     """STOP_ACTIVITY(STOP_TIMER): the only "undo" the protocol offers (protocol.md §3.6)."""
-    d = Dialect(dialect)
-    rx = RFC_RX_SIZE if d is Dialect.RFC2024 else 0
-    return ProbeMessage(index, int(QcomMessage.STOP_ACTIVITY), int(ParamId.STOP_TIMER),
-                        codec.encode_request(d.algorithm, int(ParamId.STOP_TIMER)), rx)
+    req = request(dialect, ParamId.STOP_TIMER)
+    return ProbeMessage(index, req.message_id, req.param_id, req.payload, req.rx_size)
 
 
 # ---- running it -----------------------------------------------------------------------
 
 def default_policy(dialect: Dialect | str) -> ErrorPolicy:
     """abort for v8 (protocol.md §3.6), continue for rfc2024 (protocol.md §4.4)."""
-    return "continue" if Dialect(dialect) is Dialect.RFC2024 else "abort"
+    return Dialect(dialect).rules.error_policy
 
 
 def probe(agent: Agent, soc: SocConfig, dialect: Dialect | str = Dialect.V8, *,
-          on_error: ErrorPolicy | None = None, discover: bool = True) -> ProbeResult:
+          on_error: ErrorPolicy | None = None, discover: bool = True,
+          reconnect: Callable[[], Agent] | None = None) -> ProbeResult:
     """Discover, check 0x80's version, send the sequence; never raises on a refusal.
 
+    `reconnect` opens a fresh agent on the same platform: when the connection is lost
+    after START_TIMER was sent, the probe uses it once to deliver STOP_TIMER; without it
+    (or if that fails too) the result says the platform may still be running.
     Returns a ProbeResult; `check(result)` raises ProbeError when it did not succeed.
     """
     d = Dialect(dialect)
@@ -222,9 +223,12 @@ def probe(agent: Agent, soc: SocConfig, dialect: Dialect | str = Dialect.V8, *,
             if policy == "abort":
                 break
         if result.failures and policy == "abort":
-            result.state = _undo(agent, d, result, started)
+            result.state = _undo(agent, d, result, started, reconnect)
         else:
             result.state = "running" if _started_ok(result) else "not-started"
+            if result.state == "not-started" and _start_lost(result):
+                result.state = "unknown"
+                result.notes.append(MAY_BE_RUNNING)
     finally:
         result.exchanges = agent.log[first_log:]
     return result
@@ -240,33 +244,51 @@ def check(result: ProbeResult) -> ProbeResult:
 def _prelude(agent: Agent, d: Dialect, result: ProbeResult, discover: bool) -> bool:
     """Base discovery and PROTOCOL_VERSION(0x80); False (with a note) when fatal."""
     if discover:
-        from memlat.scmi.protocols.base import discover as base_discover
-
         try:
             info = base_discover(agent)
-        except (ScmiStatusError, TransportError, DecodeError) as exc:
+        except TransportError as exc:
+            result.notes.append(f"base discovery failed: transport error: {exc}")
+            return False
+        except (ScmiStatusError, DecodeError) as exc:
             result.notes.append(f"base discovery failed: {exc}")
             return False
-        protocols = getattr(info, "protocols", None)
-        if protocols is not None and PROTOCOL_ID not in protocols:
-            result.notes.append(f"platform does not advertise protocol {PROTOCOL_ID:#x} "
-                                f"(protocols {[hex(p) for p in protocols]})")
+        protocols = info.protocols
+        if PROTOCOL_ID not in protocols:
+            if info.transport_errors:  # the list is empty because the transport failed
+                result.notes.append(f"base discovery failed: transport error: "
+                                    f"{info.transport_errors[0]}")
+            else:
+                result.notes.append(f"platform does not advertise protocol {PROTOCOL_ID:#x} "
+                                    f"(protocols {[hex(p) for p in protocols]})")
+            return False
+        if not info.instantiable(PROTOCOL_ID, QCOM_VENDOR):
+            # Linux binds a vendor protocol by the vendor name DISCOVER_VENDOR gave
+            # (driver.c scmi_vendor_protocol_lookup: case-insensitive key on vendor_id)
+            result.notes.append(
+                f"platform vendor {info.vendor!r} is not {QCOM_VENDOR!r}: Linux would not "
+                f"bind vendor protocol {PROTOCOL_ID:#x} (vendor protocols bind by vendor "
+                "name, case-insensitive); not probing")
             return False
     try:
         reply = agent.xfer(PROTOCOL_ID, PROTOCOL_VERSION_MSG, rx_size=4)
     except TransportError as exc:
         result.notes.append(f"PROTOCOL_VERSION({PROTOCOL_ID:#x}) failed: {exc}")
         return False
-    if reply.status != Status.SUCCESS or len(reply.values) < 4:
+    if reply.status != Status.SUCCESS:
         result.notes.append(f"PROTOCOL_VERSION({PROTOCOL_ID:#x}) failed: "
                             f"{Status.describe(reply.status)}")
-        return d is Dialect.RFC2024  # the RFC only logs it (protocol.md §4.1)
+        return not d.rules.version_mismatch_fatal  # the RFC only logs it (protocol.md §4.1)
+    if len(reply.values) < 4:
+        result.notes.append(
+            f"PROTOCOL_VERSION({PROTOCOL_ID:#x}): protocol error: SUCCESS reply without its "
+            f"u32 version field ({len(reply.values)} value bytes after the status, need 4)")
+        return not d.rules.version_mismatch_fatal
     (result.version,) = struct.unpack_from("<I", reply.values)
     if result.version != PROTOCOL_VERSION:
         note = (f"protocol {PROTOCOL_ID:#x} version {result.version:#x}, expected "
                 f"{PROTOCOL_VERSION:#x}")
         result.notes.append(note)
-        return d is Dialect.RFC2024
+        return not d.rules.version_mismatch_fatal
     return True
 
 
@@ -290,14 +312,44 @@ def _started_ok(result: ProbeResult) -> bool:
             and last.status == Status.SUCCESS)
 
 
-def _undo(agent: Agent, d: Dialect, result: ProbeResult, started: bool) -> str:
-    """After an abort: STOP_TIMER if START_TIMER was sent; returns the end state."""
+MAY_BE_RUNNING = ("the platform may still be running its sampling loop: START_TIMER was "
+                  "sent but its outcome and STOP_TIMER could not be confirmed")
+
+
+def _start_lost(result: ProbeResult) -> bool:
+    """START_TIMER went out and its reply was lost to a transport error."""
+    return any(ex.message_id == QcomMessage.START_ACTIVITY and ex.error is not None
+               and ex.token >= 0 for ex in result.sequence)
+
+
+def _undo(agent: Agent, d: Dialect, result: ProbeResult, started: bool,
+          reconnect: Callable[[], Agent] | None = None) -> str:
+    """After an abort: STOP_TIMER if START_TIMER was sent; returns the end state.
+
+    A STOP_TIMER lost to a transport error is retried once on a new connection from
+    `reconnect`; if it still does not succeed the state is "unknown" with a plain note.
+    """
     if not started:
         return "not-started" if result.sequence else "unprogrammed"
     stop = stop_message(d, len(result.messages) + 1)
     exchange = _send(agent, stop, result)
+    if exchange.error is not None and reconnect is not None:
+        try:
+            fresh = reconnect()
+        except (TransportError, OSError) as exc:
+            result.notes.append(f"reconnect to send STOP_TIMER failed: {exc}")
+        else:
+            try:
+                exchange = _send(fresh, stop, result)
+                result.notes.append("connection lost after START_TIMER; STOP_TIMER sent on "
+                                    "a new connection")
+            finally:
+                fresh.close()
     result.stop_exchange = exchange
-    return "stopped" if exchange.status == Status.SUCCESS else "unknown"
+    if exchange.status == Status.SUCCESS:
+        return "stopped"
+    result.notes.append(MAY_BE_RUNNING)
+    return "unknown"
 
 
 def iter_qcom(exchanges: list[Exchange]) -> Iterator[Exchange]:

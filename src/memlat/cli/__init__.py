@@ -41,7 +41,7 @@ app = typer.Typer(
 
 # module name under memlat.cli -> registers its commands on `app`
 _COMMAND_MODULES = ("run", "probe", "replay", "soc", "platform", "bench", "trace", "devfreq",
-                    "sweep")
+                    "sweep", "tune")
 
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2

@@ -6,10 +6,17 @@ import logging
 import os
 import stat
 import sys
-from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from memlat.cpucp.sampling import CounterSource
+    from memlat.cpucp.service import CpucpService
+    from memlat.scmi.platform import Platform
 
 
 def register(app: typer.Typer) -> None:
@@ -21,7 +28,8 @@ def register(app: typer.Typer) -> None:
     def serve_cmd(
         soc: str = typer.Option("x1e80100", "--soc", help="SoC profile of the emulated CPUCP."),
         unix: str = typer.Option(None, "--unix", help="Serve framed SCMI on this Unix socket."),
-        shm: str = typer.Option(None, "--shm", help="Serve an SMT shared-memory channel file."),
+        shm: str = typer.Option(None, "--shm", help="Serve an SMT shared-memory channel "
+                                "(a sealed memfd) through the control socket PATH.ctl."),
         raw_fuse: str = typer.Option(None, "--raw-fuse",
                                      help="Mount a Linux SCMI raw-mode tree (FUSE) here."),
         mailbox_fuse: str = typer.Option(None, "--mailbox-fuse",
@@ -52,7 +60,8 @@ def register(app: typer.Typer) -> None:
                                      param_hint="--doorbell")
         input_file(trace, "--trace")
         _check_endpoint(unix, "--unix", _is_socket)
-        _check_endpoint(shm, "--shm", _is_channel_file)
+        # the shm channel is a memfd; only its control socket PATH.ctl is a file
+        _check_endpoint(f"{shm}.ctl" if shm else None, "--shm", _is_socket)
         _check_mountpoint(raw_fuse, "--raw-fuse")
         _check_mountpoint(mailbox_fuse, "--mailbox-fuse")
         try:
@@ -81,14 +90,6 @@ def register(app: typer.Typer) -> None:
 
 def _is_socket(path: Path) -> bool:
     return stat.S_ISSOCK(path.lstat().st_mode)
-
-
-def _is_channel_file(path: Path) -> bool:
-    """A channel file a previous serve left behind: regular, the channel's exact size."""
-    from memlat.transports.shm import FILE_SIZE
-
-    st = path.lstat()
-    return stat.S_ISREG(st.st_mode) and st.st_size == FILE_SIZE
 
 
 def _check_endpoint(value: str | None, hint: str, replaceable: Callable[[Path], bool]) -> None:
@@ -121,14 +122,16 @@ def _check_mountpoint(value: str | None, hint: str) -> None:
                                  param_hint=hint)
 
 
-def _load_factory(spec: str):
+def _load_factory(spec: str) -> Callable[[str], Platform]:
     import importlib
 
     module_name, _, func = spec.partition(":")
-    return getattr(importlib.import_module(module_name), func or "make_platform")
+    factory: Callable[[str], Platform] = getattr(importlib.import_module(module_name),
+                                                 func or "make_platform")
+    return factory
 
 
-def _wall_clock_platform(soc: str, trace: str | None):
+def _wall_clock_platform(soc: str, trace: str | None) -> tuple[Platform, CpucpService]:
     """The emulated CPUCP for real agents: platform time is the wall clock, and the
     governor samples `trace` (or a synthetic staircase) in a background thread once an
     agent sends START_TIMER (cpucp.md, wall-clock mode)."""
@@ -137,12 +140,12 @@ def _wall_clock_platform(soc: str, trace: str | None):
     from memlat.cpucp.boot import make_cpucp_platform
     from memlat.cpucp.sources import StaircaseSource, TraceSource
 
-    source = StaircaseSource()
+    source: CounterSource = StaircaseSource()
     if trace:
         from memlat.traces import read_trace
 
         source = TraceSource(read_trace(trace))
-    platform, service = make_cpucp_platform(load_config(soc=soc), clock=WallClock(),
-                                            source=source)
+    platform, service = make_cpucp_platform(load_config(soc=soc).hardware(),
+                                            clock=WallClock(), source=source)
     service.sampler.start_thread()
     return platform, service

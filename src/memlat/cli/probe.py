@@ -13,8 +13,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from memlat.qcom.dialect import Dialect
+    from memlat.scmi.agent import Exchange
 
 
 def register(app: typer.Typer) -> None:
@@ -79,7 +84,8 @@ def _message_numbers(result: object) -> dict[int, int]:
     return numbers
 
 
-def _print_table(exchanges: list, dialect: object, numbers: dict[int, int]) -> None:
+def _print_table(exchanges: list[Exchange], dialect: Dialect,
+                 numbers: dict[int, int]) -> None:
     """One line per exchange: message number (as failures cite it; `-` for discovery),
     SCMI token, protocol/message id, status, decoded request."""
     from memlat.qcom.codec import describe_request

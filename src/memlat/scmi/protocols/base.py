@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from enum import IntEnum
 from typing import Self
 
-from memlat.errors import ScmiStatusError, TransportError
+from memlat.errors import ScmiTimeout, TransportError
 from memlat.scmi.agent import Agent
 from memlat.scmi.platform import (
     DEVICE_ID,
@@ -32,7 +32,7 @@ from memlat.scmi.protocols.identity import (
     PLATFORM_AGENT_ID,
     PlatformIdentity,
 )
-from memlat.scmi.status import Status
+from memlat.scmi.status import ScmiStatusError, Status
 from memlat.wire import Reader, fixed_string, read_c_string, u32s
 
 BASE_VERSION = 0x0002_0000  # protocol.md §1.4: what an emulator should report
@@ -431,6 +431,9 @@ class PlatformInfo:
     protocols: tuple[int, ...] = ()
     agents: dict[int, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    #: the ignored failures that were the transport's (timeouts), not the platform's
+    #: answer: when a later step finds nothing, the first of these is the real cause
+    transport_errors: list[str] = field(default_factory=list)
 
     def implements(self, protocol_id: int) -> bool:
         """Was `protocol_id` in the DISCOVER_LIST_PROTOCOLS answer?"""
@@ -458,7 +461,10 @@ def discover(agent: Agent) -> PlatformInfo:
 
     PROTOCOL_VERSION and PROTOCOL_ATTRIBUTES failures raise ScmiStatusError; failures of
     the vendor, sub-vendor and implementation-version queries, of the list and of agent
-    discovery are recorded in `warnings` and skipped.
+    discovery are recorded in `warnings` and skipped, as Linux ignores them. A timeout is
+    also recorded in `transport_errors`; any other TransportError (the connection is
+    gone) raises at once, naming the command, because every later command would fail
+    the same way and the empty protocol list would hide why.
     """
     base = BASE_PROTOCOL_ID
     version = _u32(agent.call(base, BaseMessage.PROTOCOL_VERSION, what="base PROTOCOL_VERSION"),
@@ -501,12 +507,20 @@ def _attributes(values: bytes) -> tuple[int, int]:
 
 def _ignored(agent: Agent, info: PlatformInfo, message: BaseMessage,
              payload: bytes = b"") -> bytes | None:
-    """Send a base command whose failure Linux ignores; None (and a warning) on failure."""
+    """Send a base command whose failure Linux ignores; None (and a warning) on failure.
+
+    A lost connection is not ignored: TransportError naming the command."""
     try:
         return agent.call(BASE_PROTOCOL_ID, message, payload, what=f"base {message.name}")
-    except (ScmiStatusError, TransportError) as exc:
+    except ScmiStatusError as exc:
         info.warnings.append(str(exc))
         return None
+    except ScmiTimeout as exc:
+        info.warnings.append(f"base {message.name}: {exc}")
+        info.transport_errors.append(f"base {message.name}: {exc}")
+        return None
+    except TransportError as exc:
+        raise TransportError(f"base {message.name}: {exc}") from exc
 
 
 def _list_protocols(agent: Agent, info: PlatformInfo) -> list[int]:
