@@ -122,6 +122,9 @@ CASES: list[tuple[str, int, str]] = [
     ("sweep --sample-ms 0 --out {NEW}.parquet", 2, "0 is below the minimum 1"),
     ("sweep --boost 99999 --out {NEW}.parquet", 2, "freq_scale_pct"),
     ("sweep --only nosuch --out {NEW}.parquet", 2, "unknown workload(s) nosuch"),
+    # tune (issue 14's command, same convention)
+    ("tune --budget -1 --out {NEW}", 2, "--budget must be a fraction"),
+    ("tune --trials 0 --out {NEW}", 2, "--trials must be at least 1"),
     # run: checked before the simulation
     ("run --out {TXT}", 2, "exists and is not a folder"),
     ("run --out {MISSING}", 2, "does not exist"),

@@ -96,17 +96,17 @@ def compute_verdict(results: Sequence[RunResult], *, budget: float = 0.05,
         if not common:
             continue
         mine = [by[(w, p)] for w in common]
-        base = [by[(w, BASELINE)] for w in common]
+        bases = [by[(w, BASELINE)] for w in common]
         with_oracle = [w for w in common if (w, ORACLE) in by]
         slow = [by[(w, p)].time_s / by[(w, BASELINE)].time_s for w in common]
         v.suite[p] = Cell(
-            energy_pct=_pct(sum(r.energy_j for r in mine), sum(r.energy_j for r in base)),
+            energy_pct=_pct(sum(r.energy_j for r in mine), sum(r.energy_j for r in bases)),
             slowdown_pct=(math.exp(sum(math.log(s) for s in slow) / len(slow)) - 1) * 100,
             oracle_gap_pct=_pct(sum(by[(w, p)].energy_j for w in with_oracle),
                                 sum(by[(w, ORACLE)].energy_j for w in with_oracle))
             if with_oracle else None,
             bus_pct={bus: _pct(sum(getattr(r, a) for r in mine),
-                               sum(getattr(r, a) for r in base)) for bus, a in BUS_PARTS},
+                               sum(getattr(r, a) for r in bases)) for bus, a in BUS_PARTS},
             energy_j=sum(r.energy_j for r in mine), time_s=sum(r.time_s for r in mine))
         k = max(range(len(common)), key=lambda i: slow[i])
         v.worst[p] = (common[k], (slow[k] - 1) * 100)
