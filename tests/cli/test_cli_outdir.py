@@ -104,3 +104,16 @@ def test_unusable_paths_are_refused_before_work(tmp_path: Path, setup: str,
     with pytest.raises(ConfigError, match=match), staged_folder(out):
         pytest.fail("must not get here")
     assert not (tmp_path / "missing").exists()
+
+
+def test_force_clash_is_found_before_any_work(tmp_path: Path) -> None:
+    """With the report's file patterns, a foreign results.json is refused up front."""
+    from memlat.analysis.outdir import check_output_folder
+    from memlat.analysis.report import REPORT_PATTERNS
+
+    out = tmp_path / "r"
+    _write(out, {"notes.txt": "mine"})
+    check_output_folder(out, force=True, patterns=REPORT_PATTERNS)  # no clash: fine
+    _write(out, {"trans_stat/w/ddr": "mine too"})
+    with pytest.raises(ConfigError, match=r"holds trans_stat/w/ddr"):
+        check_output_folder(out, force=True, patterns=REPORT_PATTERNS)

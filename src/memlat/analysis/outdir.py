@@ -16,10 +16,11 @@ Re-using a folder:
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import os
 import shutil
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from memlat.errors import ConfigError
@@ -41,11 +42,14 @@ def _files_under(folder: Path) -> set[str]:
     return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if not p.is_dir()}
 
 
-def check_output_folder(out: Path | str, *, force: bool, option: str = "--out") -> None:
+def check_output_folder(out: Path | str, *, force: bool, option: str = "--out",
+                        patterns: Sequence[str] = ()) -> None:
     """Refuse, before any work, a folder the report could not be written to.
 
     Raises ConfigError (naming `option` and the path) when `out` is an existing file,
-    its parent folder is missing, or it is a non-empty folder and `force` is false.
+    its parent folder is missing, it is a non-empty folder and `force` is false, or (with
+    `force`) it holds a file memlat did not write whose relative path matches one of the
+    glob `patterns` of the files the report will write.
     """
     p = Path(out)
     parent = p.parent
@@ -55,6 +59,12 @@ def check_output_folder(out: Path | str, *, force: bool, option: str = "--out") 
         raise ConfigError(f"{p}: folder {parent} does not exist", location=option)
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ConfigError(f"{p}: folder {parent} is not writable", location=option)
+    if p.is_dir() and force and patterns:
+        foreign = sorted(_files_under(p) - set(read_manifest(p)) - {MANIFEST})
+        clash = [f for f in foreign if any(fnmatch.fnmatch(f, pat) for pat in patterns)]
+        if clash:
+            raise ConfigError(f"{p} holds {clash[0]}, which memlat did not write; "
+                              "refusing to overwrite it", location=option)
     if p.is_dir() and any(p.iterdir()) and not force:
         has_manifest = (p / MANIFEST).is_file()
         raise ConfigError(

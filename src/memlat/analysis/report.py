@@ -40,6 +40,8 @@ from memlat.analysis.report_page import Figure, WorkloadSection, render_html, re
 from memlat.analysis.verdict import Verdict, compute_verdict
 from memlat.sim.results import RunResult, Timeline
 
+# what write_report may write (relative paths), for the --force check before a run
+REPORT_PATTERNS = ("results.json", "index.html", "summary.md", "*.png", "trans_stat/*")
 TRANS_STAT_BUSES = ("ddr", "llcc")  # ddr_qos is a 0/1 level, not a devfreq OPP table
 
 

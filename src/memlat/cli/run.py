@@ -75,7 +75,7 @@ def register(app: typer.Typer) -> None:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         from memlat.analysis.outdir import check_output_folder
-        from memlat.analysis.report import write_report
+        from memlat.analysis.report import REPORT_PATTERNS, write_report
         from memlat.cli._checks import input_file
         from memlat.sim.closed_loop import make_setup
         from memlat.sim.runner import Job, run_jobs, select_workloads
@@ -88,7 +88,7 @@ def register(app: typer.Typer) -> None:
         if memlat_backend not in ("cpucp", "reference"):
             raise typer.BadParameter("must be cpucp or reference", param_hint="--memlat-backend")
         input_file(workloads, "--workloads")
-        check_output_folder(out, force=force)
+        check_output_folder(out, force=force, patterns=REPORT_PATTERNS)
         chosen = select_workloads(workloads, only, duration)
         setup = make_setup(soc, seed=seed)
         job_list = [Job(w, names, soc=soc, seed=seed, memlat_backend=memlat_backend,
