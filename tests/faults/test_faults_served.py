@@ -21,7 +21,7 @@ from memlat.errors import TransportError
 from memlat.frontends.unix import UnixFrontEnd
 from memlat.scmi.agent import Agent
 from memlat.scmi.header import Header
-from memlat.scmi.protocols.base import make_platform
+from memlat.scmi.protocols.base_platform import make_platform
 from memlat.scmi.status import Status
 from memlat.transports.shm import FILE_SIZE, map_channel
 from memlat.transports.unix import UnixTransport, encode_frame

@@ -31,7 +31,7 @@ from memlat.qcom.ids import (
 )
 from memlat.scmi.header import Header
 from memlat.scmi.platform import CallContext, Platform
-from memlat.scmi.protocols.base import make_platform
+from memlat.scmi.protocols.base_platform import make_platform
 from memlat.scmi.status import Status
 
 SET, GET = QcomMessage.SET_PARAM, QcomMessage.GET_PARAM

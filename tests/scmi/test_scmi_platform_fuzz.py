@@ -12,7 +12,7 @@ from memlat.cpucp.service import CpucpService
 from memlat.scmi.header import Header, MessageType
 from memlat.scmi.message import Message
 from memlat.scmi.platform import Command, ProtocolHandler
-from memlat.scmi.protocols.base import make_platform
+from memlat.scmi.protocols.base_platform import make_platform
 from memlat.scmi.protocols.identity import AgentIdentity, PlatformIdentity
 from memlat.scmi.smt import SmtArea
 from memlat.scmi.status import Status

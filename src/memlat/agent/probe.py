@@ -35,7 +35,7 @@ from memlat.qcom.ids import PROTOCOL_ID, PROTOCOL_VERSION, ParamId, QcomMessage
 from memlat.qcom.request import request
 from memlat.scmi.agent import Agent, Exchange
 from memlat.scmi.protocols.base import QCOM_VENDOR
-from memlat.scmi.protocols.base import discover as base_discover
+from memlat.scmi.protocols.base_agent import discover as base_discover
 from memlat.scmi.status import ScmiStatusError, Status
 
 PROTOCOL_VERSION_MSG = 0x0
