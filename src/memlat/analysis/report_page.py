@@ -102,7 +102,9 @@ th,td{border:1px solid #d5d5d5;padding:3px 8px;text-align:right}th{background:#f
 td:first-child,th:first-child{text-align:left}tr.subject td{font-weight:600;background:#fff7e6}
 td.good{color:#17692c}td.bad{color:#b02a2a}ul.losses li{margin:2px 0}
 figure{margin:10px 0 18px}figure img{max-width:100%;height:auto;border:1px solid #e3e3e3}
-figcaption{color:#555;font-size:13px}pre{background:#f6f6f6;padding:8px 10px;overflow-x:auto}
+figcaption{color:#555;font-size:13px}
+pre{background:#f6f6f6;padding:8px 10px;white-space:pre-wrap;overflow-wrap:anywhere}
+#settings-table td{text-align:left}
 .warn{background:#fde8e8;border:1px solid #b02a2a;padding:8px}.small{font-size:12px;color:#555}
 """
 
