@@ -70,3 +70,31 @@ def test_sigint_stops_run_mid_way(tmp_path: Path, jobs: int) -> None:
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []  # no partial sibling folder either
     assert not [w for w in workers if _alive(w)], "worker processes left running"
+
+
+def test_sigint_stops_platform_serve(tmp_path: Path) -> None:
+    """serve: clean shutdown (socket removed), then 130, within the same bound."""
+    sock = tmp_path / "p.sock"
+    proc = subprocess.Popen([sys.executable, "-m", "memlat", "platform", "serve", "--quiet",
+                             "--unix", str(sock)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if not line or line.startswith("ready"):
+                break
+        assert sock.exists(), "serve did not get ready"
+        proc.send_signal(signal.SIGINT)
+        sent = time.monotonic()
+        rest = proc.communicate(timeout=30)[1]
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, rest
+    assert took < STOP_BOUND_S, f"took {took:.2f} s to stop"
+    assert "memlat platform serve: interrupted" in rest and "Traceback" not in rest
+    assert not sock.exists()
