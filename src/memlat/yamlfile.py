@@ -120,6 +120,9 @@ def read_text(path: Path | str, what: str = "file") -> str:
         return p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read {what}: {exc.strerror}", source=str(p)) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not a text {what}: byte {exc.object[exc.start]:#04x} at byte "
+                          f"offset {exc.start} is not UTF-8", source=str(p)) from None
 
 
 def read_yaml(path: Path | str) -> Any:

@@ -43,7 +43,7 @@ def test_serve_log_decodes_checks_and_rebuilds(short_dir: Path) -> None:
                                          f"unix:{sock}", "--json"])
             assert probed.exit_code == 0, probed.output
             proc.send_signal(signal.SIGINT)
-            assert proc.wait(15) == 0
+            assert proc.wait(15) == 130  # Ctrl-C (docs/cli.md)
         finally:
             if proc.poll() is None:
                 proc.kill()

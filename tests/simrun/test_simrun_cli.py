@@ -57,7 +57,7 @@ def test_run_writes_matplotlib_pngs(report: tuple[Path, str]) -> None:
     out, _ = report
     pngs = sorted(out.glob("*.png"))
     assert [p.name for p in pngs] == ["busfreq_membench.png", "busfreq_video.png",
-                                      "energy_vs_slowdown.png"]
+                                      "energy_vs_slowdown.png", "overview.png"]
     for path in pngs:
         assert path.read_bytes()[:8] == PNG_MAGIC
         with Image.open(path) as img:

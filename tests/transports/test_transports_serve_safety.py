@@ -20,13 +20,14 @@ ENV = dict(os.environ, PYTHONPATH=os.pathsep.join(
     [str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]))
 
 
-def _serve_refused(*args: str) -> str:
-    """Run a serve that must refuse to start: exit 1, the message, no traceback."""
+def _serve_refused(*args: str, status: int = 1) -> str:
+    """Run a serve that must refuse to start: exit `status` (2: bad input checked before
+    serving, 1: found at run time, docs/cli.md), the message, no traceback."""
     result = subprocess.run(
         [sys.executable, "-m", "memlat", "platform", "serve", "--quiet", "--factory",
          "platforms:make_platform", *args],
         capture_output=True, text=True, timeout=60, env=ENV)
-    assert result.returncode == 1, result.stderr
+    assert result.returncode == status, result.stderr
     assert "Traceback" not in result.stderr
     return result.stderr
 
@@ -42,7 +43,7 @@ def _echo(path: Path) -> bytes:
 def test_regular_file_at_the_socket_path_is_refused_and_kept(short_tmp: Path) -> None:
     path = short_tmp / "precious.sock"
     path.write_text("not yours")
-    err = _serve_refused("--unix", str(path))
+    err = _serve_refused("--unix", str(path), status=2)
     assert "is a regular file, not a socket; refusing to replace it" in err
     assert path.read_text() == "not yours"
 
@@ -78,7 +79,7 @@ def test_shm_control_path_symlink_is_refused_and_kept(short_tmp: Path) -> None:
     target.write_bytes(b"keep me")
     ctl = short_tmp / "ch.ctl"
     ctl.symlink_to(target)
-    err = _serve_refused("--shm", str(short_tmp / "ch"))
+    err = _serve_refused("--shm", str(short_tmp / "ch"), status=2)
     assert "is a symbolic link, not a socket; refusing to replace it" in err
     assert target.read_bytes() == b"keep me" and ctl.is_symlink()
 
@@ -120,13 +121,15 @@ def test_clean_shutdown_removes_only_what_it_created(short_tmp: Path, fuse_ok: N
     keep = short_tmp / "keep"
     keep.mkdir()  # an existing, empty mount point: used, not removed
     nested = short_tmp / "a" / "b"
+    nested.mkdir(parents=True)  # serve creates only the mount point, never its parents
     server = platform_process("--unix", str(short_tmp / "s.sock"), "--shm",
                               str(short_tmp / "ch"), "--raw-fuse", str(keep),
                               "--mailbox-fuse", str(nested / "mbox")).start()
     assert server.proc is not None
     server.proc.send_signal(signal.SIGINT)
-    assert server.proc.wait(15) == 0
+    assert server.proc.wait(15) == 130  # Ctrl-C (docs/cli.md)
     stderr = server.proc.stderr.read()
     assert "unknown session" not in stderr and "Traceback" not in stderr
-    assert sorted(p.name for p in short_tmp.iterdir()) == ["keep"]
+    assert sorted(p.name for p in short_tmp.iterdir()) == ["a", "keep"]
+    assert not any(nested.iterdir())
     assert not is_mounted(keep) and not any(keep.iterdir())

@@ -81,5 +81,5 @@ def replay(soc: str, trace_path: Path, out_path: Path, *, use_numba: bool = Fals
     try:
         frame.write_csv(out_path)
     except OSError as exc:
-        raise ConfigError(f"cannot write: {exc.strerror}", source=str(out_path)) from exc
+        raise ConfigError(f"cannot write: {exc.strerror or exc}", source=str(out_path)) from exc
     return frame

@@ -34,7 +34,10 @@ def show(
     trace: Path | None = typer.Option(None, "--trace", "--workload",
                                       help="Counter trace (CSV, Parquet or perf stat -I); "
                                       "default: a synthetic CPU-frequency staircase."),
-    out: Path | None = typer.Option(None, "--out", help="Also write <out>/<bus>/<file>."),
+    out: Path | None = typer.Option(None, "--out", help="Also write <out>/<bus>/<file> "
+                                    "(a new or empty folder; see --force)."),
+    force: bool = typer.Option(False, "--force", help="Replace the files memlat wrote in "
+                               "--out before (only those)."),
     bus: list[str] = typer.Option(None, "--bus", help="Only these buses (ddr, llcc, ...)."),
     fmt: str = typer.Option("auto", "--format",
                             help="--trace format: auto (detected), csv, parquet, perf."),
@@ -45,9 +48,14 @@ def show(
     """Probe the emulated platform, poll it for --duration-ms, print each bus's files."""
     from memlat.agent.devfreq import write_tree
     from memlat.agent.session import open_session
+    from memlat.analysis.outdir import check_output_folder, staged_folder
+    from memlat.cli._checks import input_file
     from memlat.cpucp.sources import StaircaseSource, TraceSource
     from memlat.errors import MemlatError
 
+    input_file(trace, "--trace")
+    if out is not None:
+        check_output_folder(out, force=force)
     try:
         source: CounterSource = StaircaseSource()
         if trace is not None:
@@ -57,16 +65,21 @@ def show(
         session = open_session(soc=soc, dialect=dialect, source=source)
         result = session.probe()
     except MemlatError as exc:
-        typer.echo(f"memlat devfreq: {exc}", err=True)
+        typer.echo(f"memlat devfreq show: {exc}", err=True)
         raise typer.Exit(2) from exc
     if not result.ok:
-        typer.echo(f"memlat devfreq: {result.summary()}", err=True)
+        typer.echo(f"memlat devfreq show: {result.summary()}", err=True)
         raise typer.Exit(1)
     gov = session.governor()
     gov.snap_to_opp = not raw
     start = session.now_ms
     gov.run(session.advance_to, start + duration_ms)
     now = session.now_ms
+    unknown = sorted(set(bus or ()) - {b.name for b in gov.buses})
+    if unknown:
+        session.close()
+        raise typer.BadParameter(f"no bus {', '.join(unknown)} on {soc}; have "
+                                 f"{', '.join(b.name for b in gov.buses)}", param_hint="--bus")
     buses = [b for b in gov.buses if not bus or b.name in bus]
     devices = [b.device for b in buses]
     for b in buses:
@@ -81,5 +94,6 @@ def show(
                            "devfreq_update_status() fails in trans_stat_show()", err=True)
         typer.echo("")
     if out is not None:
-        write_tree(devices, out, now)
+        with staged_folder(out, force=force) as tmp:
+            write_tree(devices, tmp, now)
     session.close()

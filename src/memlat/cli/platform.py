@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
@@ -48,7 +50,8 @@ def register(app: typer.Typer) -> None:
                                        "default: a synthetic CPU-frequency staircase."),
     ) -> None:
         """Serve until SIGINT/SIGTERM, logging each message like scmi_msg_dump."""
-        from memlat.errors import MemlatError
+        from memlat.cli._checks import input_file
+        from memlat.errors import ConfigError, MemlatError
         from memlat.frontends.serve import serve
 
         logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
@@ -56,6 +59,15 @@ def register(app: typer.Typer) -> None:
         if not any((unix, shm, raw_fuse, mailbox_fuse)):
             raise typer.BadParameter("give at least one of --unix, --shm, --raw-fuse, "
                                      "--mailbox-fuse")
+        if doorbell not in ("eventfd", "pipe", "poll"):
+            raise typer.BadParameter(f"{doorbell!r}: choose from eventfd, pipe, poll",
+                                     param_hint="--doorbell")
+        input_file(trace, "--trace")
+        _check_endpoint(unix, "--unix")
+        # the shm channel is a memfd; only its control socket PATH.ctl is a file
+        _check_endpoint(f"{shm}.ctl" if shm else None, "--shm")
+        _check_mountpoint(raw_fuse, "--raw-fuse")
+        _check_mountpoint(mailbox_fuse, "--mailbox-fuse")
         try:
             if factory:
                 platform = _load_factory(factory)(soc)
@@ -67,7 +79,10 @@ def register(app: typer.Typer) -> None:
                   doorbell=doorbell, mailbox_read=mailbox_read, log_messages=not quiet,
                   on_ready=lambda fronts: typer.echo(
                       "ready: " + " ".join(f.name for f in fronts), err=True))
-        except (MemlatError, OSError, ValueError) as exc:
+        except (ConfigError, ValueError) as exc:
+            typer.echo(f"memlat platform serve: {exc}", err=True)
+            raise typer.Exit(2) from exc
+        except MemlatError as exc:
             typer.echo(f"memlat platform serve: {exc}", err=True)
             raise typer.Exit(1) from exc
         finally:
@@ -75,6 +90,37 @@ def register(app: typer.Typer) -> None:
                 service.sampler.stop_thread()
 
     app.add_typer(group, name="platform")
+
+
+def _check_endpoint(value: str | None, hint: str) -> None:
+    """The socket `value` can be created: its folder exists and is writable, and what is
+    already there is a socket (a live server is refused when serving starts, a stale one
+    replaced), never a file the user made (memlat.frontends.paths)."""
+    from memlat.frontends.paths import not_a_socket, socket_state
+
+    if not value:
+        return
+    path = Path(value)
+    if not path.parent.is_dir():
+        raise typer.BadParameter(f"{path}: folder {path.parent} does not exist",
+                                 param_hint=hint)
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise typer.BadParameter(f"{path}: folder {path.parent} is not writable",
+                                 param_hint=hint)
+    if socket_state(str(path)) == "other":
+        raise typer.BadParameter(not_a_socket(str(path)), param_hint=hint)
+
+
+def _check_mountpoint(value: str | None, hint: str) -> None:
+    """A FUSE mount point is an existing folder or can be created in an existing one."""
+    if not value:
+        return
+    path = Path(value)
+    if path.exists() and not path.is_dir():
+        raise typer.BadParameter(f"{path} exists and is not a folder", param_hint=hint)
+    if not path.exists() and not path.parent.is_dir():
+        raise typer.BadParameter(f"{path}: folder {path.parent} does not exist",
+                                 param_hint=hint)
 
 
 def _load_factory(spec: str) -> Callable[[str], Platform]:

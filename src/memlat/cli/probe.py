@@ -73,7 +73,7 @@ def register(app: typer.Typer) -> None:
             for ex in shown:
                 typer.echo(json.dumps(ex.as_json()))
         else:
-            _print_table(shown, result.dialect)
+            _print_table(shown, result.dialect, _message_numbers(result))
         for note in result.notes:
             typer.echo(f"memlat probe: {note}", err=True)
         for failure in result.failures:
@@ -83,14 +83,32 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1)
 
 
-def _print_table(exchanges: list[Exchange], dialect: Dialect) -> None:
+def _message_numbers(result: object) -> dict[int, int]:
+    """id(exchange) -> its message number in the probe sequence (protocol.md §3.5
+    numbering, the one failures cite as `message N`); the STOP_TIMER sent after an abort
+    gets the number after the last message."""
+    stop = getattr(result, "stop_exchange", None)
+    messages = getattr(result, "messages", [])
+    numbers = {id(ex): msg.index for ex, msg in zip(getattr(result, "sequence", []), messages,
+                                                    strict=False) if ex is not stop}
+    if stop is not None:
+        numbers[id(stop)] = len(messages) + 1
+    return numbers
+
+
+def _print_table(exchanges: list[Exchange], dialect: Dialect,
+                 numbers: dict[int, int]) -> None:
+    """One line per exchange: message number (as failures cite it; `-` for discovery),
+    SCMI token, protocol/message id, status, decoded request."""
     from memlat.qcom.codec import describe_request
     from memlat.qcom.ids import PROTOCOL_ID
     from memlat.scmi.status import Status
 
+    typer.echo(f"{'msg':>4} {'token':>5} {'prot/id':<9} {'status':<24s} request")
     for ex in exchanges:
         status = ex.error if ex.status is None else Status.describe(ex.status)
         what = (describe_request(ex.payload, dialect) if ex.protocol_id == PROTOCOL_ID
                 and ex.message_id >= 0x10 else ex.payload.hex())
-        typer.echo(f"{ex.token:4d} {ex.protocol_id:#04x}/{ex.message_id:#04x} "
-                   f"{status:<24s} {what}")
+        number = numbers.get(id(ex))
+        typer.echo(f"{'-' if number is None else number:>4} {ex.token:>5d} "
+                   f"{ex.protocol_id:#04x}/{ex.message_id:#04x} {status:<24s} {what}")

@@ -27,10 +27,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Replay a counter trace through the emulated firmware governor."""
         from memlat.analysis.replay import replay
+        from memlat.cli._checks import input_file, output_file
         from memlat.errors import MemlatError
 
         if soc_file is not None:
             soc = str(soc_file.resolve())  # load_profile reads a path as a YAML file
+        input_file(trace, "--trace")
+        input_file(events, "--events")
+        output_file(out, "--out")
         try:
             frame = replay(soc, trace, out, use_numba=numba, perf_events=events, fmt=fmt)
             if perfetto is not None:

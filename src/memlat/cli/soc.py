@@ -126,7 +126,7 @@ def register(app: typer.Typer) -> None:
         try:
             soc = load_config(soc=None if dts else name, dts=dts, dialect=dialect)
         except ConfigError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            typer.echo(f"memlat soc show: {exc}", err=True)
             raise typer.Exit(2) from None
         if as_json:
             typer.echo(json.dumps(_show_json(soc), indent=2))

@@ -244,13 +244,18 @@ def preprocess(path: Path, include_dirs: tuple[Path, ...] = ()) -> str:
            f"-I{path.parent}"]
     cmd += [f"-I{d}" for d in include_dirs]
     cmd.append(str(path))
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    proc = subprocess.run(cmd, capture_output=True, check=False)
+    stderr = proc.stderr.decode("utf-8", "replace")
     if proc.returncode != 0:
-        first = next((ln for ln in proc.stderr.splitlines() if "error" in ln), proc.stderr)
+        first = next((ln for ln in stderr.splitlines() if "error" in ln), stderr)
         raise ConfigError(f"preprocessing failed: {first.strip()}", source=str(path))
     if len(proc.stdout) > max_dt_bytes():
         raise _too_big(len(proc.stdout), "the preprocessed device tree", str(path))
-    return proc.stdout
+    try:
+        return proc.stdout.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not a device-tree source: byte offset {exc.start} of the "
+                          "preprocessed text is not UTF-8", source=str(path)) from None
 
 
 _UNDEFINED_LABEL = re.compile(r"^(/\S*): undefined node label '([^']+)'")

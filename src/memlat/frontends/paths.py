@@ -69,6 +69,12 @@ def _kind(mode: int) -> str:
     return "not a socket"
 
 
+def not_a_socket(path: str) -> str:
+    """The refusal for a path that holds something other than a socket."""
+    return (f"{path} exists and is {_kind(os.lstat(path).st_mode)}, not a socket; "
+            "refusing to replace it (remove it yourself or pick another path)")
+
+
 def socket_state(path: str) -> str:
     """What is at `path`: "absent", "stale" (a socket nobody listens on), "live" (a
     socket a server accepts on) or "other" (anything that is not a socket)."""
@@ -104,9 +110,7 @@ def claim_socket_path(path: str) -> None:
             f"{path}: a server is already listening on this socket (another `memlat "
             "platform serve`?); refusing to take it over. Stop it or pick another path")
     if state == "other":
-        raise TransportError(
-            f"{path} exists and is {_kind(os.lstat(path).st_mode)}, not a socket; "
-            "refusing to replace it (remove it yourself or pick another path)")
+        raise TransportError(not_a_socket(path))
     log.warning("%s: removing a stale socket left by a server that is gone", path)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)

@@ -64,7 +64,9 @@ def serve(platform: Platform, *, unix: str | None = None, shm: str | None = None
     log_messages False: as counted by the unix and shm front-ends).
 
     Signal handlers are installed before any FUSE mount, so libfuse (which only claims
-    signals still at their default) leaves SIGTERM to us.
+    signals still at their default) leaves SIGTERM to us. SIGTERM is a clean stop; after
+    a SIGINT (Ctrl-C) the same clean shutdown runs, then KeyboardInterrupt is raised as
+    Python does by default, so `memlat platform serve` exits 130 like every command.
     """
     if not any((unix, shm, raw_fuse, mailbox_fuse)):
         raise ValueError("nothing to serve: give --unix, --shm, --raw-fuse or --mailbox-fuse")
@@ -78,9 +80,15 @@ def serve(platform: Platform, *, unix: str | None = None, shm: str | None = None
     if log_messages:  # --quiet: no per-message Python call at all (front-ends count)
         platform.observers.append(observe)
     previous: dict[signal.Signals, Any] = {}
+    received: list[int] = []
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        received.append(signum)
+        stop.set()
+
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+            previous[sig] = signal.signal(sig, on_signal)
     started: list[FrontEnd] = []
     try:
         frontends = build_frontends(platform, unix=unix, shm=shm, raw_fuse=raw_fuse,
@@ -112,4 +120,6 @@ def serve(platform: Platform, *, unix: str | None = None, shm: str | None = None
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     log.info("stopped after %d messages", counted[0])
+    if signal.SIGINT in received:
+        raise KeyboardInterrupt
     return counted[0]

@@ -167,6 +167,28 @@ def _is_parquet(path: Path) -> bool:
     return path.suffix.lower() in PARQUET_SUFFIXES
 
 
+def _refuse_binary(p: Path, probe: int = 65536) -> None:
+    """A text format (CSV, perf) must start as UTF-8 text: a NUL byte or an invalid
+    sequence in the first `probe` bytes is a ConfigError naming the byte offset (a
+    multi-byte character cut by the probe's end is fine)."""
+    try:
+        with p.open("rb") as fh:
+            head = fh.read(probe)
+    except OSError as exc:
+        raise ConfigError(f"cannot read trace: {exc.strerror}", source=str(p)) from None
+    bad: int | None = head.find(b"\0") if b"\0" in head else None
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if not (len(head) == probe and exc.start >= probe - 3):
+            bad = exc.start if bad is None else min(bad, exc.start)
+    if bad is not None:
+        hint = " (Parquet? name it .parquet or pass --format parquet)" \
+            if head.startswith(b"PAR1") else ""
+        raise ConfigError(f"not a trace: binary data at byte offset {bad}; expected CSV or "
+                          f"perf stat text{hint}", source=str(p))
+
+
 def detect_format(path: str | Path) -> tuple[str, str]:
     """(format, reason): parquet by suffix; perf when the first data line starts with an
     interval timestamp (`%lu.%09lu`, perf's prepare_interval) or `summary`; else csv.
@@ -176,6 +198,7 @@ def detect_format(path: str | Path) -> tuple[str, str]:
     p = Path(path)
     if _is_parquet(p):
         return "parquet", f"suffix {p.suffix}"
+    _refuse_binary(p)
     try:
         with p.open(encoding="utf-8", errors="replace") as fh:
             for n, line in enumerate(fh, start=1):
