@@ -11,14 +11,14 @@ they finish in, so output is deterministic.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from memlat.analysis.oracle import oracle_for_run
 from memlat.errors import ConfigError
-from memlat.sim.batch import default_jobs, nominal_s
+from memlat.sim.batch import default_jobs, nominal_s, worker_pool
 from memlat.sim.policies import POLICIES, Performance, Policy
 from memlat.sim.results import RunResult, attach_slowdowns
 from memlat.sim.run import Path_, SimSetup, make_setup, simulate
@@ -98,7 +98,7 @@ def run_jobs(jobs: Sequence[Job], *, workers: int | None = None,
             if on_done:
                 on_done(i, job)
     else:
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+        with worker_pool(min(workers, len(jobs))) as pool:
             # longest first, so the last job to start is a short one (better balance)
             order = sorted(range(len(jobs)), key=lambda i: -_nominal_job_s(jobs[i]))
             futures = {pool.submit(run_job, jobs[i]): i for i in order}

@@ -15,7 +15,6 @@ replay: one process with a vote counter per group and the per-CPU tracks of the 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from memlat.qcom.ids import PROTOCOL_ID as QCOM_PROTOCOL_ID
 from memlat.qcom.ids import ParamId
 from memlat.scmi.agent import Exchange
 from memlat.scmi.status import Status
+from memlat.sim.batch import worker_pool
 from memlat.sim.results import RunResult
 from memlat.sim.run import SimSetup, make_setup, simulate
 from memlat.sim.workload import Workload
@@ -75,7 +75,7 @@ def record_memlat_all(workloads: Sequence[Workload], soc: str, *, seed: int = 0,
     if workers <= 1 or len(jobs) <= 1:
         recs = [_record_one(j) for j in jobs]
     else:
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+        with worker_pool(min(workers, len(jobs))) as pool:
             recs = list(pool.map(_record_one, jobs))
     return {r.workload: r for r in recs}
 

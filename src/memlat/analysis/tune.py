@@ -32,7 +32,7 @@ import contextlib
 import dataclasses
 import random
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +52,7 @@ from memlat.governor.spec import (
     DEFAULT_WB_PCT,
     GovernorConfig,
 )
+from memlat.sim.batch import worker_pool
 from memlat.sim.policies import Memlat
 from memlat.sim.run import SimSetup, make_setup
 from memlat.sim.run import simulate as simulate_run
@@ -465,13 +466,8 @@ def _pool(opts: TuneOptions) -> Iterator[Executor | None]:
         finally:
             client.close()
     elif opts.workers > 1:
-        pool = ProcessPoolExecutor(max_workers=opts.workers)
-        try:
+        with worker_pool(opts.workers) as pool:
             yield pool
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)  # Ctrl-C: do not wait for them
-            raise
-        pool.shutdown()
     else:
         yield None
 

@@ -11,8 +11,11 @@ jobs, is analysis (memlat.analysis.compare).
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+import signal
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from memlat.config.model import SocConfig
@@ -117,3 +120,28 @@ def select_workloads(path: str | Path | None, only: str | None,
                               f"{', '.join(suite)}", location="--only")
         suite = {w: suite[w] for w in wanted}
     return [limit_duration(w, duration) if duration else w for w in suite.values()]
+
+
+@contextlib.contextmanager
+def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+    """A process pool whose workers leave Ctrl-C to the parent: on any exception in the
+    `with` body (KeyboardInterrupt included) queued jobs are cancelled and running workers
+    terminated at once, not after their job (docs/cli.md: Ctrl-C within 2 s)."""
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_sigint)
+    try:
+        yield pool
+    except BaseException:
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in processes:
+            with contextlib.suppress(OSError, ValueError):
+                proc.terminate()
+        for proc in processes:
+            with contextlib.suppress(OSError, ValueError, AssertionError):
+                proc.join(1.0)
+        raise
+    pool.shutdown()
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
