@@ -22,6 +22,12 @@ def register(app: typer.Typer) -> None:
                                      help="Mount a Linux SCMI raw-mode tree (FUSE) here."),
         mailbox_fuse: str = typer.Option(None, "--mailbox-fuse",
                                          help="Mount the mailbox-test message/signal pair."),
+        vhost_user: str = typer.Option(None, "--vhost-user",
+                                       help="Serve QEMU's vhost-user-scmi device on this "
+                                            "Unix socket (docs/vm.md)."),
+        vhost_user_capture: str = typer.Option(None, "--vhost-user-capture", hidden=True,
+                                               help="Record every vhost-user message and "
+                                                    "cmdq chain as JSON lines here."),
         doorbell: str = typer.Option("eventfd", "--doorbell",
                                      help="shm doorbell: eventfd, pipe or poll."),
         quiet: bool = typer.Option(False, "--quiet", help="Do not log every message."),
@@ -39,9 +45,9 @@ def register(app: typer.Typer) -> None:
 
         logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
                             format="%(message)s", stream=sys.stderr)
-        if not any((unix, shm, raw_fuse, mailbox_fuse)):
+        if not any((unix, shm, raw_fuse, mailbox_fuse, vhost_user)):
             raise typer.BadParameter("give at least one of --unix, --shm, --raw-fuse, "
-                                     "--mailbox-fuse")
+                                     "--mailbox-fuse, --vhost-user")
         try:
             if factory:
                 platform = _load_factory(factory)(soc)
@@ -50,7 +56,8 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"memlat platform ({soc}): protocols "
                        + ", ".join(f"{p:#04x}" for p in platform.protocol_ids()), err=True)
             serve(platform, unix=unix, shm=shm, raw_fuse=raw_fuse, mailbox_fuse=mailbox_fuse,
-                  doorbell=doorbell, log_messages=not quiet,
+                  doorbell=doorbell, log_messages=not quiet, vhost_user=vhost_user,
+                  vhost_user_capture=vhost_user_capture,
                   on_ready=lambda fronts: typer.echo(
                       "ready: " + " ".join(f.name for f in fronts), err=True))
         except (MemlatError, OSError, ValueError) as exc:

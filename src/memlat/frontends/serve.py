@@ -1,6 +1,6 @@
 """Run an emulated platform behind one or more front-ends until SIGINT/SIGTERM.
 
-`serve(platform, unix=..., shm=..., raw_fuse=..., mailbox_fuse=...)` is what
+`serve(platform, unix=..., shm=..., raw_fuse=..., mailbox_fuse=..., vhost_user=...)` is what
 `memlat platform serve` (decisions.md §5) calls. Every message is logged at INFO in the
 kernel's scmi_msg_dump style (see memlat.scmi.msgdump). Shutdown is clean: FUSE trees
 are unmounted, the socket and channel files removed, even when a front-end fails to start.
@@ -34,7 +34,9 @@ def _log_exchange(agent_id: int, command: Message, reply: Message | None) -> Non
 
 def build_frontends(platform: Platform, *, unix: str | None = None, shm: str | None = None,
                     raw_fuse: str | None = None, mailbox_fuse: str | None = None,
-                    doorbell: str = DEFAULT_DOORBELL) -> list[FrontEnd]:
+                    doorbell: str = DEFAULT_DOORBELL,
+                    vhost_user: str | None = None,
+                    vhost_user_capture: str | None = None) -> list[FrontEnd]:
     """Create (not start) the requested front-ends around one shared platform gate."""
     gate = as_gate(platform)
     frontends: list[FrontEnd] = []
@@ -54,6 +56,10 @@ def build_frontends(platform: Platform, *, unix: str | None = None, shm: str | N
         from memlat.frontends.fuse_mailbox import MailboxFuse
 
         frontends.append(MailboxFuse(gate, mailbox_fuse))
+    if vhost_user:
+        from memlat.frontends.vhost_user import VhostUserFrontEnd
+
+        frontends.append(VhostUserFrontEnd(gate, vhost_user, capture=vhost_user_capture))
     return frontends
 
 
@@ -61,14 +67,16 @@ def serve(platform: Platform, *, unix: str | None = None, shm: str | None = None
           raw_fuse: str | None = None, mailbox_fuse: str | None = None,
           doorbell: str = DEFAULT_DOORBELL, stop: threading.Event | None = None,
           on_ready: Callable[[list[FrontEnd]], None] | None = None,
-          log_messages: bool = True) -> int:
+          log_messages: bool = True, vhost_user: str | None = None,
+          vhost_user_capture: str | None = None) -> int:
     """Serve until SIGINT/SIGTERM (or `stop` is set); returns messages handled.
 
     Signal handlers are installed before any FUSE mount, so libfuse (which only claims
     signals still at their default) leaves SIGTERM to us.
     """
-    if not any((unix, shm, raw_fuse, mailbox_fuse)):
-        raise ValueError("nothing to serve: give --unix, --shm, --raw-fuse or --mailbox-fuse")
+    if not any((unix, shm, raw_fuse, mailbox_fuse, vhost_user)):
+        raise ValueError("nothing to serve: give --unix, --shm, --raw-fuse, --mailbox-fuse "
+                         "or --vhost-user")
     stop = stop or threading.Event()
     counted = [0]
 
@@ -85,7 +93,9 @@ def serve(platform: Platform, *, unix: str | None = None, shm: str | None = None
     started: list[FrontEnd] = []
     try:
         frontends = build_frontends(platform, unix=unix, shm=shm, raw_fuse=raw_fuse,
-                                    mailbox_fuse=mailbox_fuse, doorbell=doorbell)
+                                    mailbox_fuse=mailbox_fuse, doorbell=doorbell,
+                                    vhost_user=vhost_user,
+                                    vhost_user_capture=vhost_user_capture)
         try:
             for frontend in frontends:
                 frontend.start()
