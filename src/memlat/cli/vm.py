@@ -21,6 +21,9 @@ def register(app: typer.Typer) -> None:
         kernel: str = typer.Option(None, "--kernel", help="Use this arm64 Image; build "
                                                           "only the initramfs and DT."),
         jobs: int = typer.Option(None, "--jobs", "-j", help="make -j (default: all CPUs)."),
+        config: str = typer.Option(None, "--config", help="Extra Kconfig fragment merged "
+                                                          "after the guest's (e.g. a patch "
+                                                          "series' options)."),
         force: bool = typer.Option(False, "--force", help="Rebuild even if cached."),
     ) -> None:
         """Build (or find cached) the guest; prints its folder, step times and sizes."""
@@ -28,7 +31,8 @@ def register(app: typer.Typer) -> None:
 
         try:
             guest = build_guest(kernel_tree=kernel_tree, kernel_image=kernel, jobs=jobs,
-                                force=force, log=lambda s: typer.echo(s, err=True))
+                                extra_config=config, force=force,
+                                log=lambda s: typer.echo(s, err=True))
         except GuestBuildError as exc:
             typer.echo(f"memlat vm build: {exc}", err=True)
             raise typer.Exit(1) from exc
@@ -44,6 +48,9 @@ def register(app: typer.Typer) -> None:
         soc: str = typer.Option("x1e80100", "--soc", help="SoC profile of the emulated CPUCP."),
         kernel: str = typer.Option(None, "--kernel", help="Boot this arm64 Image (e.g. "
                                                           "with the memlat patches)."),
+        dtb: str = typer.Option(None, "--dtb", help="Boot with this device tree instead of "
+                                                    "the guest's (it needs the "
+                                                    "arm,scmi-virtio node)."),
         timeout: float = typer.Option(300.0, "--timeout", help="Seconds for the whole boot."),
         rounds: int = typer.Option(200, "--rounds", help="Round trips timed in the guest."),
         workdir: str = typer.Option(None, "--workdir", help="Keep console.log, "
@@ -58,7 +65,7 @@ def register(app: typer.Typer) -> None:
         from memlat.vm.run import run_vm
 
         try:
-            result = run_vm(soc=soc, kernel=kernel, timeout_s=timeout, rounds=rounds,
+            result = run_vm(soc=soc, kernel=kernel, dtb=dtb, timeout_s=timeout, rounds=rounds,
                             workdir=workdir, capture=capture,
                             log=lambda s: typer.echo(s, err=True))
         except MemlatError as exc:

@@ -123,22 +123,42 @@ def qemu_version() -> str:
     return out.splitlines()[0].strip()
 
 
-def guest_key(source_id: str, qemu: str) -> str:
+def guest_key(source_id: str, qemu: str, extra_config: str = "") -> str:
     """16 hex digits of sha256 over every input of the guest."""
     h = hashlib.sha256()
-    for part in (str(GUEST_FORMAT), source_id, qemu, " ".join(MACHINE_OPTS),
-                 data_text("guest.config"), data_text("scmi-virtio.dtsi"), data_text("init"),
-                 data_text("scmi-raw.c")):
+    parts = [str(GUEST_FORMAT), source_id, qemu, " ".join(MACHINE_OPTS),
+             data_text("guest.config"), data_text("scmi-virtio.dtsi"), data_text("init"),
+             data_text("scmi-raw.c")]
+    if extra_config:
+        parts.append(extra_config)
+    for part in parts:
         h.update(part.encode() + b"\0")
     return h.hexdigest()[:16]
 
 
 def build_guest(*, kernel_tree: str | os.PathLike[str] | None = None,
                 kernel_image: str | os.PathLike[str] | None = None, jobs: int | None = None,
-                force: bool = False, log: Callable[[str], None] = print) -> Guest:
+                extra_config: str | os.PathLike[str] | None = None, force: bool = False,
+                log: Callable[[str], None] = print) -> Guest:
     """Build (or reuse) the guest; returns its files. Raises GuestBuildError naming the
-    failed step."""
+    failed step.
+
+    extra_config: a Kconfig fragment merged after data/guest.config (e.g. the options a
+    patch series adds); its options are checked to stick like the base fragment's.
+    """
     qemu = qemu_version()
+    extra = ""
+    if extra_config is not None:
+        try:
+            extra = Path(extra_config).read_text()
+        except OSError as exc:
+            raise GuestBuildError(f"--config {extra_config}: {exc.strerror}") from exc
+        bad = [line for line in extra.splitlines()
+               if line.strip() and not line.startswith("#")
+               and not re.fullmatch(r"CONFIG_\w+=\S+", line.strip())]
+        if bad:
+            raise GuestBuildError(f"--config {extra_config}: not a Kconfig fragment line: "
+                                  f"{bad[0]!r} (expected CONFIG_NAME=value)")
     if kernel_image is not None:
         image = Path(kernel_image).resolve()
         if not image.is_file():
@@ -153,13 +173,12 @@ def build_guest(*, kernel_tree: str | os.PathLike[str] | None = None,
     else:
         tarball = find_kernel_source()
         source_id = f"tarball:{tarball.name}:{tarball.stat().st_size}"
-    key = guest_key(source_id, qemu)
+    key = guest_key(source_id, qemu, extra)
     out = cache_root() / key
     info_path = out / "build.json"
     if info_path.is_file() and not force and kernel_tree is None:
-        info = json.loads(info_path.read_text())
         log(f"guest {key}: cached in {out}")
-        return _guest(out, info)
+        return _guest(out, json.loads(info_path.read_text()))
     out.mkdir(parents=True, exist_ok=True)
     info: dict[str, Any] = {"key": key, "source": source_id, "qemu": qemu, "steps": {}}
     steps: dict[str, float] = info["steps"]
@@ -175,7 +194,7 @@ def build_guest(*, kernel_tree: str | os.PathLike[str] | None = None,
         else:
             src = Path(kernel_tree).resolve()
         t = time.monotonic()
-        _build_kernel(src, out / "obj", jobs or os.cpu_count() or 1, log)
+        _build_kernel(src, out / "obj", jobs or os.cpu_count() or 1, extra, log)
         steps["kernel_s"] = round(time.monotonic() - t, 1)
         shutil.copyfile(out / "obj" / "arch" / ARCH / "boot" / "Image", out / "Image")
         info["kernel"] = str(out / "Image")
@@ -232,21 +251,22 @@ def _extract(tarball: Path, log: Callable[[str], None]) -> Path:
     return tree
 
 
-def _build_kernel(src: Path, obj: Path, jobs: int, log: Callable[[str], None]) -> None:
-    """allnoconfig + fragment, checked, then `make Image`, out of tree in `obj`."""
+def _build_kernel(src: Path, obj: Path, jobs: int, extra: str,
+                  log: Callable[[str], None]) -> None:
+    """allnoconfig + fragment(s), checked, then `make Image`, out of tree in `obj`."""
     obj.mkdir(parents=True, exist_ok=True)
     make = ["make", "-C", str(src), f"O={obj}", f"ARCH={ARCH}",
             f"CROSS_COMPILE={CROSS_COMPILE}"]
     fragment = obj / "memlat-guest.config"
-    fragment.write_text(data_text("guest.config"))
+    wanted = data_text("guest.config") + ("\n" + extra if extra else "")
+    fragment.write_text(wanted)
     _run([*make, "allnoconfig"], "kernel allnoconfig (make, flex, bison)", log)
     _run([str(src / "scripts" / "kconfig" / "merge_config.sh"), "-m", "-O", str(obj),
           str(obj / ".config"), str(fragment)], "merging the config fragment", log,
          cwd=src, env={**os.environ, "ARCH": ARCH, "CROSS_COMPILE": CROSS_COMPILE})
     _run([*make, "olddefconfig"], "kernel olddefconfig", log)
     have = config_options((obj / ".config").read_text())
-    lost = [k for k, v in config_options(data_text("guest.config")).items()
-            if have.get(k) != v]
+    lost = [k for k, v in config_options(wanted).items() if have.get(k) != v]
     if lost:
         raise GuestBuildError("the kernel config dropped " + ", ".join(lost)
                               + " (a dependency is missing in this kernel version)")

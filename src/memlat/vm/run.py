@@ -223,18 +223,20 @@ def probe_archive(commands: list[bytes], rounds: int) -> bytes:
     return cpio.gz(cpio.newc(entries))
 
 
-def qemu_command(guest: Guest, initrd: Path, sock: Path, kernel: Path | None = None) -> list[str]:
-    """QEMU's command line (vm-notes: -nic none; shared memfd memory for vhost-user)."""
+def qemu_command(guest: Guest, initrd: Path, sock: Path, dtb: Path | None = None) -> list[str]:
+    """QEMU's command line: -nic none (else QEMU looks for an absent efi-virtio.rom),
+    shared memfd guest memory (vhost-user maps it), the back-end's socket."""
     return [QEMU, *MACHINE_OPTS, "-nic", "none", "-display", "none", "-monitor", "none",
             "-serial", "stdio", "-no-reboot",
-            "-kernel", str(kernel or guest.kernel), "-initrd", str(initrd),
-            "-dtb", str(guest.dtb), "-append", KERNEL_CMDLINE,
+            "-kernel", str(guest.kernel), "-initrd", str(initrd),
+            "-dtb", str(dtb or guest.dtb), "-append", KERNEL_CMDLINE,
             "-chardev", f"socket,id=vscmi,path={sock}",
             "-device", "vhost-user-scmi-pci,chardev=vscmi,id=scmi"]
 
 
 def run_vm(*, soc: str = "x1e80100", kernel: str | os.PathLike[str] | None = None,
-           guest: Guest | None = None, timeout_s: float = 180.0, rounds: int = 200,
+           dtb: str | os.PathLike[str] | None = None, guest: Guest | None = None,
+           timeout_s: float = 180.0, rounds: int = 200,
            workdir: str | os.PathLike[str] | None = None, capture: str | None = None,
            log: Callable[[str], None] = print) -> VmResult:
     """Boot, probe through raw mode, compare; see the module docstring."""
@@ -250,7 +252,8 @@ def run_vm(*, soc: str = "x1e80100", kernel: str | os.PathLike[str] | None = Non
         sock = work / "vhost-user-scmi.sock"
         server = _start_server(soc, sock, work / "platform.log", capture)
         try:
-            _boot(result, qemu_command(guest, initrd, sock), timeout_s, work, log)
+            _boot(result, qemu_command(guest, initrd, sock, Path(dtb) if dtb else None),
+                  timeout_s, work, log)
         finally:
             server.send_signal(signal.SIGTERM)
             try:
