@@ -30,48 +30,48 @@ def _missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="module")
-def vm_json(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    if why := _missing():
-        pytest.skip(why)
-    find_kernel_source()
+def _boot(work: Path) -> dict:
     build_guest(log=lambda _s: None)  # cached by .ci/run; builds (~7 min) if not
-    work = tmp_path_factory.mktemp("vm")
     proc = subprocess.run([sys.executable, "-m", "memlat", "vm", "run", "--soc", "x1e80100",
                            "--json", "--rounds", "50", "--workdir", str(work)],
                           capture_output=True, text=True, timeout=600, check=False)
     assert proc.stdout, proc.stderr[-3000:]
     out = json.loads(proc.stdout)
     out["rc"] = proc.returncode
-    out["work"] = work
     return out
 
 
-def test_kernel_scmi_discovery_names_qualcomm_and_protocol_0x80(vm_json: dict) -> None:
-    d = vm_json["discovery"]
-    assert vm_json["errors"] == []
+def test_real_kernel_discovers_the_cpucp_and_its_raw_mode_probe_matches(
+        tmp_path: Path) -> None:
+    """One boot (a test of its own, so pytest-xdist never boots twice)."""
+    if why := _missing():
+        pytest.skip(why)
+    find_kernel_source()
+    vm = _boot(tmp_path)
+    assert vm["errors"] == [], vm["errors"]
+
+    # -- the kernel's SCMI discovery lines --
+    d = vm["discovery"]
     # base.c: "SCMI Protocol v2.0 'Qualcomm:CPUCP' Firmware version 0x..."
     assert d["vendor"] == "Qualcomm"
     assert d["protocol_version"] == "2.0"
-    assert any("'Qualcomm:" in line for line in vm_json["dmesg"])
+    assert any("'Qualcomm:" in line for line in vm["dmesg"])
     # base.c (dynamic debug): one protocol besides base; the DT's protocol@80 was found
     # implemented (no "SCMI protocol 128 not implemented"), and the kernel's raw mode
     # carried a DISCOVER_LIST_PROTOCOLS reply naming 0x80
     assert d["protocols_found"] == 1
     assert d["dt_protocols_implemented"] == [0x80]
     assert d["raw_list_protocols"] == [0x80]
-    assert vm_json["transport"]["type"] == "arm,scmi-virtio"
-    assert vm_json["sysfs"]["vendor_id"] == "Qualcomm"
+    assert vm["transport"]["type"] == "arm,scmi-virtio"
+    assert vm["sysfs"]["vendor_id"] == "Qualcomm"
 
-
-def test_probe_through_guest_raw_mode_matches_the_in_process_probe(vm_json: dict) -> None:
-    compared = vm_json["compared"]
+    # -- the probe through the guest's raw mode against the in-process probe --
+    compared = vm["compared"]
     reference = reference_probe("x1e80100")
     assert [c["command"] for c in compared] == [c.hex() for c, _ in reference]
     qcom = [c for c in compared
             if Message.from_bytes(bytes.fromhex(c["command"])).header.protocol_id == 0x80]
     assert len(qcom) == 71  # PROTOCOL_VERSION of 0x80 + the 70-command probe sequence
-    mismatched = [c for c in compared if c["got"] != c["expected"]]
-    assert mismatched == []
-    assert vm_json["rc"] == 0
-    assert vm_json["rtt_us"] is not None and vm_json["rtt_us"] > 0
+    assert [c for c in compared if c["got"] != c["expected"]] == []
+    assert vm["rc"] == 0
+    assert vm["rtt_us"] is not None and vm["rtt_us"] > 0

@@ -99,6 +99,10 @@ def _set_up(qemu: Qemu) -> dict[str, list[bytes]]:
             assert request == frame["request"]
             assert flags == virtio.VERSION | virtio.FLAG_REPLY
             replies.setdefault(name, []).append(body)
+    # a barrier: requests are handled in order, so once this is answered the CALL fds
+    # sent last without a reply are in place
+    qemu.send(Request.GET_QUEUE_NUM, b"", [], False)
+    assert qemu.recv()[0] == Request.GET_QUEUE_NUM
     return replies
 
 

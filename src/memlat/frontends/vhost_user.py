@@ -61,6 +61,8 @@ DEVICE_FEATURES = (virtio.VIRTIO_F_VERSION_1 | virtio.VIRTIO_SCMI_F_P2A_CHANNELS
 PROTOCOL_FEATURES = (1 << ProtocolFeature.MQ) | (1 << ProtocolFeature.REPLY_ACK)
 NUM_QUEUES = 2
 _MAX_FDS = virtio.VHOST_USER_MAX_RAM_SLOTS
+_TAKES_FDS = frozenset({Request.SET_MEM_TABLE, Request.SET_VRING_KICK, Request.SET_VRING_CALL,
+                        Request.SET_VRING_ERR})
 
 
 class GuestMemory:
@@ -281,6 +283,12 @@ class VhostUserFrontEnd(PollingFrontEnd):
         self._record({"t": round(time.monotonic() - self._t0, 6), "request": header.request,
                       "name": Request.label(header.request), "flags": header.flags,
                       "payload": payload.hex(), "nfds": len(fds)})
+        if fds and header.request not in _TAKES_FDS:
+            log.warning("%s: %s carried %d unexpected fds; closed", self.name,
+                        Request.label(header.request), len(fds))
+            for fd in fds:
+                os.close(fd)
+            fds = []
         try:
             reply = self._handle(header, payload, fds)
             ok = True

@@ -24,6 +24,7 @@ user's tree is never written to.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -175,11 +176,23 @@ def build_guest(*, kernel_tree: str | os.PathLike[str] | None = None,
         source_id = f"tarball:{tarball.name}:{tarball.stat().st_size}"
     key = guest_key(source_id, qemu, extra)
     out = cache_root() / key
+    out.mkdir(parents=True, exist_ok=True)
+    # one build per guest at a time (two test workers, two terminals): the second waits
+    # for the first and then finds the guest cached
+    with open(out / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build_locked(out, key, source_id, qemu, extra, kernel_tree, kernel_image,
+                             jobs, force, log)
+
+
+def _build_locked(out: Path, key: str, source_id: str, qemu: str, extra: str,
+                  kernel_tree: str | os.PathLike[str] | None,
+                  kernel_image: str | os.PathLike[str] | None, jobs: int | None,
+                  force: bool, log: Callable[[str], None]) -> Guest:
     info_path = out / "build.json"
     if info_path.is_file() and not force and kernel_tree is None:
         log(f"guest {key}: cached in {out}")
         return _guest(out, json.loads(info_path.read_text()))
-    out.mkdir(parents=True, exist_ok=True)
     info: dict[str, Any] = {"key": key, "source": source_id, "qemu": qemu, "steps": {}}
     steps: dict[str, float] = info["steps"]
     t_all = time.monotonic()
