@@ -40,14 +40,3 @@ class TransportError(MemlatError):
 
 class ScmiTimeout(TransportError):
     """No reply arrived within the agent's timeout."""
-
-
-class ScmiStatusError(MemlatError):
-    """A command answered with a non-SUCCESS status."""
-
-    def __init__(self, what: str, status: int):
-        from memlat.scmi.status import Status
-
-        self.what = what
-        self.status = status
-        super().__init__(f"{what} failed: {Status.describe(status)}")

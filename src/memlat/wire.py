@@ -38,7 +38,7 @@ class Reader:
         self._need(size, field)
         (value,) = struct.unpack_from(fmt, self.data, self.pos)
         self.pos += size
-        return value
+        return int(value)
 
     def u8(self, field: str) -> int:
         """Read a u8."""

@@ -12,7 +12,8 @@ from memlat.agent.probe import ProbeError, build_sequence, check, iter_qcom, pro
 from memlat.agent.session import make_agent
 from memlat.config import load_config
 from memlat.cpucp.boot import make_cpucp_platform
-from memlat.qcom.ids import PROTOCOL_ID, Dialect, ParamId, QcomMessage
+from memlat.qcom.dialect import Dialect
+from memlat.qcom.ids import PROTOCOL_ID, ParamId, QcomMessage
 from memlat.scmi.platform import Reply
 from memlat.scmi.status import Status
 from memlat.transports.inproc import InProcessTransport
@@ -24,7 +25,7 @@ RFC_DTS = REPO / "src" / "memlat" / "examples" / "x1e80100-memlat-rfc.dts"
 def _setup(soc: str = "x1e80100", dialect: str | None = None, dts: str | None = None,
            refuse=None, status: Status = Status.GENERIC_ERROR):
     cfg = load_config(soc=None if dts else soc, dts=dts, dialect=dialect)
-    platform, service = make_cpucp_platform(cfg)
+    platform, service = make_cpucp_platform(cfg.hardware())
     if refuse is not None:
         platform.register(Refuser(service, refuse, status))
     d = Dialect(dialect or cfg.dialect)
@@ -121,7 +122,7 @@ class StartsThenFails(Refuser):
 
 def test_start_that_runs_but_reports_failure_is_stopped() -> None:
     cfg = load_config(soc="x1e80100")
-    platform, service = make_cpucp_platform(cfg)
+    platform, service = make_cpucp_platform(cfg.hardware())
     platform.register(StartsThenFails(service, lambda *_: False))
     agent = make_agent(InProcessTransport(platform), Dialect.V8)
     result = probe(agent, cfg, Dialect.V8)
@@ -160,10 +161,10 @@ class SilentAt(InProcessTransport):
 
 def test_transport_timeout_names_the_message() -> None:
     cfg = load_config(soc="x1e80100")
-    platform, service = make_cpucp_platform(cfg)
+    platform, service = make_cpucp_platform(cfg.hardware())
     probe_len = len(build_sequence(cfg))
     # find how many commands discovery sends, then lose the reply to QCOM message 5
-    dry = make_agent(InProcessTransport(make_cpucp_platform(cfg)[0]), Dialect.V8)
+    dry = make_agent(InProcessTransport(make_cpucp_platform(cfg.hardware())[0]), Dialect.V8)
     prelude = len(probe(dry, cfg).exchanges) - probe_len
     agent = make_agent(SilentAt(platform, prelude + 5), Dialect.V8)
     agent.timeout_s = 0.001

@@ -13,7 +13,8 @@ from memlat.clock import SimClock
 from memlat.config import load_config
 from memlat.cpucp.boot import make_cpucp_platform
 from memlat.cpucp.sources import StaircaseSource
-from memlat.qcom.ids import Dialect, ParamId, QcomMessage
+from memlat.qcom.dialect import Dialect
+from memlat.qcom.ids import ParamId, QcomMessage
 from memlat.scmi.status import Status
 from memlat.transports.inproc import InProcessTransport
 
@@ -73,7 +74,7 @@ def test_run_drives_clock_and_polls() -> None:
 def _running_with_refused_gets(refused: set[tuple[int, int]]):
     cfg = load_config(soc="x1e80100")
     clock = SimClock()
-    platform, service = make_cpucp_platform(cfg, clock=clock, source=StaircaseSource())
+    platform, service = make_cpucp_platform(cfg.hardware(), clock=clock, source=StaircaseSource())
 
     def refuse(_i: int, mid: int, payload: bytes) -> bool:
         if mid != QcomMessage.GET_PARAM:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from memlat.agent.probe import RFC_RX_SIZE, build_sequence, stop_message
+from memlat.agent.probe import build_sequence, stop_message
 from memlat.config.profiles import load_profile
 from memlat.qcom.ids import ParamId, QcomMessage
 
@@ -89,7 +89,7 @@ def test_stop_message() -> None:
     assert stop.payload == _hex("00000000 54414c4d 454d0000 25000000")
     assert stop.message_id == QcomMessage.STOP_ACTIVITY
     assert stop.param_id == ParamId.STOP_TIMER
-    assert stop_message("rfc2024").rx_size == RFC_RX_SIZE
+    assert stop_message("rfc2024").rx_size == 128  # the RFC's rx_size (protocol.md §4.1)
 
 
 def test_failure_labels_name_the_message() -> None:

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from memlat.config import governor_config, load_profile, parse_soc
+from memlat.agent.offline import programmed_governor as governor_config
+from memlat.config import load_profile, parse_soc
 from memlat.errors import ConfigError
 from memlat.governor import spec
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from memlat.config import governor_config, list_profiles, load_config, load_profile
+from memlat.agent.offline import programmed_governor as governor_config
+from memlat.config import list_profiles, load_config, load_profile
 from memlat.errors import ConfigError
 
 FF = 0xFF

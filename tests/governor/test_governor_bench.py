@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
 
 def test_bench_quick_reports_figures() -> None:
-    pytest.importorskip("memlat.config.governor")
     from memlat.bench.governor import run
 
     figures = run(quick=True)

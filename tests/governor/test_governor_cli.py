@@ -50,8 +50,7 @@ def test_replay_reports_bad_trace(tmp_path: Path, hand_built_soc: None) -> None:
 
 
 def test_replay_with_profile_layer(tmp_path: Path) -> None:
-    """The real adapter, when the SoC profile layer is present."""
-    pytest.importorskip("memlat.config.governor")
+    """The profile probed into an emulated CPUCP gives the hand-built Hamoa config."""
     from memlat.analysis.replay import governor_config_for_soc
 
     cfg = governor_config_for_soc("x1e80100")

@@ -7,7 +7,8 @@ import random
 import struct
 from dataclasses import dataclass
 
-from memlat.cpucp.service import CpucpSnapshot, GroupState, MonitorState
+from memlat.cpucp.state import CpucpSnapshot, GroupState
+from memlat.governor.spec import MonitorSpec
 from memlat.qcom.codec import (
     EvMapMsg,
     FreqMethod,
@@ -17,7 +18,8 @@ from memlat.qcom.codec import (
     ScalarMsg,
     encode_request,
 )
-from memlat.qcom.ids import Algorithm, Dialect, ParamId, QcomMessage
+from memlat.qcom.dialect import Dialect
+from memlat.qcom.ids import Algorithm, ParamId, QcomMessage
 
 
 @dataclass(frozen=True)
@@ -80,8 +82,8 @@ def hamoa_snapshot(*, running: bool = True) -> CpucpSnapshot:
     groups = []
     for hw, lo, hi, mons in HAMOA:
         monitors = tuple(
-            MonitorState(i, mask, mtype, f"mon_{i}", ipm_ceil=ipm, be_stall_floor=be,
-                         map_rows=rows, min_freq=lo, max_freq=hi)
+            MonitorSpec(mask, compute=mtype == 1, name=f"mon_{i}", ipm_ceil=ipm,
+                        be_stall_floor=be, map_rows=rows, min_freq=lo, max_freq=hi)
             for i, (mask, ipm, be, mtype, rows) in enumerate(mons))
         groups.append(GroupState(hw, 0xFFF, HAMOA_GRP_EV, monitors=monitors))
     return CpucpSnapshot(tuple(groups), HAMOA_COMMON, Dialect.V8, sample_ms=4, method=1,
@@ -153,9 +155,9 @@ def rfc2024_sequence(seed: int = 2024) -> list[Cmd]:
 def rfc2024_snapshot(*, maps: bool) -> CpucpSnapshot:
     """The configuration of protocol.md §4.3; maps False: every map refused (empty)."""
     def mon(idx: int, mtype: int, ipm: int, rows: tuple[tuple[int, int], ...],
-            lo: int, hi: int) -> MonitorState:
-        return MonitorState(idx, 0xFFF, mtype, f"monitor-{idx}", ipm_ceil=ipm,
-                            map_rows=rows if maps else (), min_freq=lo, max_freq=hi)
+            lo: int, hi: int) -> MonitorSpec:
+        return MonitorSpec(0xFFF, compute=mtype == 1, name=f"monitor-{idx}", ipm_ceil=ipm,
+                           map_rows=rows if maps else (), min_freq=lo, max_freq=hi)
     ddr = GroupState(0, 0, (5, 0xFF, 0xFF), monitors=(
         mon(0, 0, 20000000, RFC_DDR0, 200000, 4224000),
         mon(1, 1, 0, RFC_DDR1, 200000, 4224000)))

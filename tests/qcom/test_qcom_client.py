@@ -8,12 +8,12 @@ import pytest
 from qcom_seq import hamoa_v8_sequence
 
 from memlat.cpucp.boot import make_cpucp_platform
-from memlat.errors import ScmiStatusError
 from memlat.qcom.client import QcomClient, QcomClientError
 from memlat.qcom.codec import MapMsg, ScalarMsg, decode_request
-from memlat.qcom.ids import PROTOCOL_ID, Algorithm, Dialect, ParamId, QcomMessage
+from memlat.qcom.dialect import Dialect
+from memlat.qcom.ids import PROTOCOL_ID, Algorithm, ParamId, QcomMessage
 from memlat.scmi.agent import Agent
-from memlat.scmi.status import Status
+from memlat.scmi.status import ScmiStatusError, Status
 from memlat.transports.inproc import InProcessTransport
 
 

@@ -25,10 +25,10 @@ from memlat.qcom.codec import (
     describe_request,
     encode_request,
 )
+from memlat.qcom.dialect import Dialect
 from memlat.qcom.ids import (
     ADAPTIVE_LEVEL_1,
     Algorithm,
-    Dialect,
     HwType,
     ParamId,
     QcomMessage,

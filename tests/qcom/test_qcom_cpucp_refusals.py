@@ -21,11 +21,11 @@ from memlat.qcom.codec import (
     ScalarMsg,
     encode_request,
 )
+from memlat.qcom.dialect import Dialect
 from memlat.qcom.ids import (
     ADAPTIVE_LEVEL_1,
     SET_PARAMS,
     Algorithm,
-    Dialect,
     ParamId,
     QcomMessage,
 )
@@ -203,8 +203,9 @@ def test_scalar_sets_only_its_field(pid: ParamId) -> None:
     before = service.snapshot()
     assert _send(service, SET, req(pid, ScalarMsg(1, 2, 4321).pack()))[0] == Status.SUCCESS
     after = service.snapshot()
-    changed = [(g.hw_type, m.mon_idx) for g, g2 in zip(before.groups, after.groups, strict=True)
-               for m, m2 in zip(g.monitors, g2.monitors, strict=True) if m != m2]
+    changed = [(g.hw_type, i) for g, g2 in zip(before.groups, after.groups, strict=True)
+               for i, (m, m2) in enumerate(zip(g.monitors, g2.monitors, strict=True))
+               if m != m2]
     assert changed == [(1, 2)]
     assert 4321 in [getattr(after.monitor(1, 2), f) for f in after.monitor(1, 2).__slots__]
 

@@ -12,9 +12,10 @@ from qcom_seq import (
 )
 
 from memlat.cpucp.boot import make_cpucp_platform
-from memlat.cpucp.service import CpucpLimits
+from memlat.cpucp.state import CpucpLimits
 from memlat.governor.spec import UNUSED_EVENT, CommonEvents
-from memlat.qcom.ids import PROTOCOL_ID, PROTOCOL_VERSION, Dialect, ParamId, QcomMessage
+from memlat.qcom.dialect import Dialect
+from memlat.qcom.ids import PROTOCOL_ID, PROTOCOL_VERSION, ParamId, QcomMessage
 from memlat.scmi.agent import Agent
 from memlat.scmi.status import Status
 from memlat.transports.inproc import InProcessTransport

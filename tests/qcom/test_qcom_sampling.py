@@ -58,7 +58,7 @@ class StepSource:
 
 def _boot(source: CounterSource | None, *, start: bool = True):  # type: ignore[no-untyped-def]
     clock = SimClock()
-    platform, service = make_cpucp_platform(counter_source=source, clock=clock)
+    platform, service = make_cpucp_platform(source=source, clock=clock)
     agent = Agent(InProcessTransport(platform))
     for cmd in hamoa_v8_sequence(start=start):
         agent.call(PROTOCOL_ID, cmd.message_id, cmd.payload, rx_size=0)
@@ -191,7 +191,7 @@ def test_sim_clock_rules() -> None:
 
 def test_wall_clock_thread_runs_windows_and_stops() -> None:
     source = StepSource([1000, 3000])
-    platform, service = make_cpucp_platform(counter_source=source, clock=WallClock())
+    platform, service = make_cpucp_platform(source=source, clock=WallClock())
     agent = Agent(InProcessTransport(platform))
     seq = hamoa_v8_sequence()
     seq[-3] = type(seq[-3])(seq[-3].message_id, ParamId.SAMPLE_MS,

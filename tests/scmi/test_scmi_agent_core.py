@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from memlat.errors import ScmiStatusError, ScmiTimeout, TransportError
+from memlat.errors import ScmiTimeout, TransportError
 from memlat.scmi.agent import DEFAULT_TIMEOUT_S, Agent, MessageSizeError
 from memlat.scmi.header import Header
 from memlat.scmi.message import Message
@@ -20,7 +20,7 @@ from memlat.scmi.protocols.base import (
     protocol_version,
 )
 from memlat.scmi.protocols.identity import AgentIdentity, PlatformIdentity
-from memlat.scmi.status import Status
+from memlat.scmi.status import ScmiStatusError, Status
 from memlat.scmi.transport import Transport
 from memlat.transports.inproc import InProcessTransport
 from memlat.wire import s32, u32s

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from memlat.config.governor import governor_config
+from memlat.agent.offline import programmed_governor as governor_config
 from memlat.config.profiles import load_profile
 from memlat.governor.spec import N_COUNTERS, CounterWindow
 from memlat.sim.closed_loop import ONLINE, make_policy, make_setup, run_policy, run_workload

@@ -58,7 +58,7 @@ def base_platform(soc: str | None = None) -> Platform:
     from memlat.cpucp.boot import make_cpucp_platform
 
     cfg = load_config(soc=soc) if soc else None
-    made = make_cpucp_platform(cfg) if cfg is not None else make_cpucp_platform()
+    made = make_cpucp_platform(cfg.hardware()) if cfg is not None else make_cpucp_platform()
     return made[0]
 
 

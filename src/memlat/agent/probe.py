@@ -26,19 +26,17 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Literal
 
 from memlat.config.model import ALL_GROUPS, SocConfig
-from memlat.errors import DecodeError, MemlatError, ScmiStatusError, TransportError
-from memlat.qcom import codec
+from memlat.errors import DecodeError, MemlatError, TransportError
 from memlat.qcom.codec import EvMapMsg, FreqMethod, MapMsg, NodeMsg, SampleMs, ScalarMsg
-from memlat.qcom.ids import PROTOCOL_ID, PROTOCOL_VERSION, Dialect, ParamId, QcomMessage
+from memlat.qcom.dialect import Dialect, ErrorPolicy
+from memlat.qcom.ids import PROTOCOL_ID, PROTOCOL_VERSION, ParamId, QcomMessage
+from memlat.qcom.request import request
 from memlat.scmi.agent import Agent, Exchange
-from memlat.scmi.status import Status
+from memlat.scmi.protocols.base import discover as base_discover
+from memlat.scmi.status import ScmiStatusError, Status
 
-ErrorPolicy = Literal["abort", "continue"]
-RFC_RX_SIZE = 128  # qcom_scmi_vendor.c (RFC 3/7) asks 128 bytes for every command
-RFC_MAX_MSG_SIZE = 128  # Linux mailbox max_msg_size before SCMI_SHMEM_MAX_PAYLOAD_SIZE
 PROTOCOL_VERSION_MSG = 0x0
 
 
@@ -147,12 +145,11 @@ def build_sequence(soc: SocConfig, dialect: Dialect | str = Dialect.V8) -> list[
     cfg = soc.with_dialect(d.value)
     out: list[ProbeMessage] = []
 
-    def add(param: ParamId, body: bytes, group: str | None = None, monitor: str | None = None,
-            message: QcomMessage = QcomMessage.SET_PARAM) -> None:
-        rx = RFC_RX_SIZE if d is Dialect.RFC2024 else 0
-        payload = codec.encode_request(d.algorithm, int(param), body)
-        out.append(ProbeMessage(len(out) + 1, int(message), int(param), payload, rx, group,
-                                monitor))
+    def add(param: ParamId, body: bytes, group: str | None = None,
+            monitor: str | None = None) -> None:
+        req = request(d, param, body)
+        out.append(ProbeMessage(len(out) + 1, req.message_id, req.param_id, req.payload,
+                                req.rx_size, group, monitor))
 
     slots = cfg.common_events.slots(d.value)
     add(ParamId.SET_COMMON_EV_MAP, EvMapMsg(len(slots), ALL_GROUPS, tuple(slots)).pack(d))
@@ -177,25 +174,23 @@ def build_sequence(soc: SocConfig, dialect: Dialect | str = Dialect.V8) -> list[
                                  (ParamId.SET_MAX_FREQ, g.max_value)):
                 add(param, ScalarMsg(g.hw_type, idx, value).pack(), g.name, name)
     add(ParamId.SAMPLE_MS, SampleMs(cfg.sample_ms).pack())
-    if d is Dialect.V8:
+    if d.rules.sends_freq_method:
         add(ParamId.SET_EFFECTIVE_FREQ_METHOD, FreqMethod(cfg.freq_method).pack())
-    add(ParamId.START_TIMER, b"", message=QcomMessage.START_ACTIVITY)
+    add(ParamId.START_TIMER, b"")
     return out
 
 
 def stop_message(dialect: Dialect | str, index: int = 0) -> ProbeMessage:
     """STOP_ACTIVITY(STOP_TIMER): the only "undo" the protocol offers (protocol.md §3.6)."""
-    d = Dialect(dialect)
-    rx = RFC_RX_SIZE if d is Dialect.RFC2024 else 0
-    return ProbeMessage(index, int(QcomMessage.STOP_ACTIVITY), int(ParamId.STOP_TIMER),
-                        codec.encode_request(d.algorithm, int(ParamId.STOP_TIMER)), rx)
+    req = request(dialect, ParamId.STOP_TIMER)
+    return ProbeMessage(index, req.message_id, req.param_id, req.payload, req.rx_size)
 
 
 # ---- running it -----------------------------------------------------------------------
 
 def default_policy(dialect: Dialect | str) -> ErrorPolicy:
     """abort for v8 (protocol.md §3.6), continue for rfc2024 (protocol.md §4.4)."""
-    return "continue" if Dialect(dialect) is Dialect.RFC2024 else "abort"
+    return Dialect(dialect).rules.error_policy
 
 
 def probe(agent: Agent, soc: SocConfig, dialect: Dialect | str = Dialect.V8, *,
@@ -240,8 +235,6 @@ def check(result: ProbeResult) -> ProbeResult:
 def _prelude(agent: Agent, d: Dialect, result: ProbeResult, discover: bool) -> bool:
     """Base discovery and PROTOCOL_VERSION(0x80); False (with a note) when fatal."""
     if discover:
-        from memlat.scmi.protocols.base import discover as base_discover
-
         try:
             info = base_discover(agent)
         except (ScmiStatusError, TransportError, DecodeError) as exc:
@@ -260,13 +253,13 @@ def _prelude(agent: Agent, d: Dialect, result: ProbeResult, discover: bool) -> b
     if reply.status != Status.SUCCESS or len(reply.values) < 4:
         result.notes.append(f"PROTOCOL_VERSION({PROTOCOL_ID:#x}) failed: "
                             f"{Status.describe(reply.status)}")
-        return d is Dialect.RFC2024  # the RFC only logs it (protocol.md §4.1)
+        return not d.rules.version_mismatch_fatal  # the RFC only logs it (protocol.md §4.1)
     (result.version,) = struct.unpack_from("<I", reply.values)
     if result.version != PROTOCOL_VERSION:
         note = (f"protocol {PROTOCOL_ID:#x} version {result.version:#x}, expected "
                 f"{PROTOCOL_VERSION:#x}")
         result.notes.append(note)
-        return d is Dialect.RFC2024
+        return not d.rules.version_mismatch_fatal
     return True
 
 

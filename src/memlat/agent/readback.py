@@ -19,11 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from memlat.agent.devfreq import DevfreqDevice
-from memlat.agent.probe import RFC_RX_SIZE
 from memlat.config.model import Group, SocConfig
 from memlat.errors import TransportError
-from memlat.qcom.codec import FreqReply, ScalarMsg, encode_request
-from memlat.qcom.ids import PROTOCOL_ID, Dialect, ParamId, QcomMessage
+from memlat.qcom.codec import FreqReply, ScalarMsg
+from memlat.qcom.dialect import Dialect
+from memlat.qcom.ids import PROTOCOL_ID, ParamId
+from memlat.qcom.request import request
 from memlat.scmi.agent import Agent
 from memlat.scmi.status import Status
 
@@ -69,7 +70,7 @@ class RemoteGovernor:
     """Polls the firmware over `agent` like the v8 devfreq client and records the values.
 
     Create with `RemoteGovernor.create(agent, soc, dialect, now_ms)` after a successful
-    probe; call `poll_until(now_ms)` as platform time advances.
+    probe; call `poll(now_ms)` or `run(advance_to, until_ms)` as platform time advances.
     """
 
     agent: Agent
@@ -103,12 +104,12 @@ class RemoteGovernor:
     # -- one read -----------------------------------------------------------------------
     def get_cur_freq(self, hw_type: int, mon_idx: int) -> int | None:
         """One GET_CUR_FREQ: the monitor's target (kHz or level), None on any failure."""
-        body = ScalarMsg(hw_type, mon_idx, 0).pack()
-        payload = encode_request(self.dialect.algorithm, ParamId.GET_CUR_FREQ, body)
-        rx = FreqReply.SIZE if self.dialect is Dialect.V8 else RFC_RX_SIZE
+        req = request(self.dialect, ParamId.GET_CUR_FREQ, ScalarMsg(hw_type, mon_idx, 0).pack(),
+                      result_size=FreqReply.SIZE)
         self.gets += 1
         try:
-            reply = self.agent.xfer(PROTOCOL_ID, QcomMessage.GET_PARAM, payload, rx_size=rx)
+            reply = self.agent.xfer(PROTOCOL_ID, req.message_id, req.payload,
+                                    rx_size=req.rx_size)
         except TransportError as exc:
             log.debug("GET_CUR_FREQ hw %d mon %d: %s", hw_type, mon_idx, exc)
             return None
@@ -147,14 +148,6 @@ class RemoteGovernor:
             if bus.device.record(hz, now_ms):
                 changes.append(Transition(now_ms, bus.name, old, bus.device.stats.previous_freq))
         self.transitions += changes
-        return changes
-
-    def poll_until(self, now_ms: int) -> list[Transition]:
-        """Run every poll due at or before `now_ms` (at its own scheduled time)."""
-        changes = []
-        while self.next_poll_ms <= now_ms:
-            changes += self.poll(self.next_poll_ms)
-            self.next_poll_ms += self.polling_ms
         return changes
 
     def run(self, advance_to: Callable[[int], object], until_ms: int) -> list[Transition]:

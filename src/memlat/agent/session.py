@@ -8,30 +8,25 @@ the caller can advance platform time; other URIs reach a platform elsewhere
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from memlat.agent.probe import RFC_MAX_MSG_SIZE, ErrorPolicy, ProbeResult, probe
+from memlat.agent.probe import ProbeResult, probe
 from memlat.agent.readback import RemoteGovernor
 from memlat.clock import SimClock
+from memlat.config import load_config
 from memlat.config.model import SocConfig
-from memlat.errors import ConfigError
-from memlat.qcom.ids import Dialect
+from memlat.cpucp.boot import make_cpucp_platform
+from memlat.cpucp.sampling import CounterSource
+from memlat.cpucp.service import CpucpService
+from memlat.qcom.dialect import Dialect, ErrorPolicy
 from memlat.scmi.agent import Agent
+from memlat.scmi.platform import Platform
+from memlat.scmi.transport import Transport
+from memlat.transports.inproc import InProcessTransport
+from memlat.transports.uri import open_transport, suggested_timeout_s
 
-DEFAULT_SOC = "x1e80100"
 NS_PER_MS = 1_000_000
-
-
-def load_soc(soc: str | None, dts: Path | str | None, dialect: str | None) -> SocConfig:
-    """The SocConfig named by --soc or read from --dts (default x1e80100)."""
-    if soc and dts:
-        raise ConfigError("give --soc or --dts, not both", source="memlat probe")
-    from memlat.config import load_config
-
-    return load_config(soc=None if dts else (soc or DEFAULT_SOC),
-                       dts=str(dts) if dts else None, dialect=dialect)
 
 
 @dataclass
@@ -42,10 +37,9 @@ class Session:
     dialect: Dialect
     agent: Agent
     clock: SimClock | None = None
-    service: Any = None  # the in-process CpucpService, when transport is inproc
-    platform: Any = None
+    service: CpucpService | None = None  # the in-process CPUCP, when transport is inproc
+    platform: Platform | None = None
     result: ProbeResult | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def now_ms(self) -> int:
@@ -74,39 +68,33 @@ class Session:
         self.agent.close()
 
 
-def make_agent(transport: Any, dialect: Dialect) -> Agent:
+def make_agent(transport: Transport, dialect: Dialect) -> Agent:
     """An Agent sized like the Linux of the dialect's era.
 
     rfc2024 asked rx_size 128, valid when the mailbox max_msg_size was 128 (before
-    SCMI_SHMEM_MAX_PAYLOAD_SIZE = 104, protocol.md §4.1), so its agent allows 128.
+    SCMI_SHMEM_MAX_PAYLOAD_SIZE = 104, protocol.md §4.1), so its agent allows 128
+    (`DialectRules.max_msg_size`).
     """
-    from memlat.transports.uri import suggested_timeout_s
-
     agent = Agent(transport, timeout_s=suggested_timeout_s(transport))
-    if dialect is Dialect.RFC2024:
-        agent.max_msg_size = max(agent.max_msg_size, RFC_MAX_MSG_SIZE)
+    agent.max_msg_size = max(agent.max_msg_size, dialect.rules.max_msg_size)
     return agent
 
 
 def open_session(*, soc: str | SocConfig | None = None, dts: Path | str | None = None,
                  dialect: str | None = None, transport: str = "inproc",
-                 source: Any = None) -> Session:
+                 source: CounterSource | None = None) -> Session:
     """Load the configuration, open the transport (booting an emulated CPUCP for inproc).
 
-    source: the counter source of the emulated firmware (None: idle CPUs).
+    soc: a profile name, a YAML path or a SocConfig; dts: a device tree instead (with
+    neither, the default profile). source: the counter source of the emulated firmware
+    (None: idle CPUs). Raises ConfigError for a bad configuration or URI.
     """
-    cfg = soc if isinstance(soc, SocConfig) else load_soc(soc, dts, dialect)
+    cfg = soc if isinstance(soc, SocConfig) else load_config(soc=soc, dts=dts,
+                                                             dialect=dialect)
     d = Dialect(dialect or cfg.dialect)
-    clock = service = platform = None
     if transport == "inproc":
-        from memlat.cpucp.boot import make_cpucp_platform
-        from memlat.transports.inproc import InProcessTransport
-
         clock = SimClock()
-        platform, service = make_cpucp_platform(cfg, clock=clock, source=source)
-        tr: Any = InProcessTransport(platform)
-    else:
-        from memlat.transports.uri import open_transport
-
-        tr = open_transport(transport)
-    return Session(cfg, d, make_agent(tr, d), clock, service, platform)
+        platform, service = make_cpucp_platform(cfg.hardware(), clock=clock, source=source)
+        return Session(cfg, d, make_agent(InProcessTransport(platform), d), clock, service,
+                       platform)
+    return Session(cfg, d, make_agent(open_transport(transport), d))

@@ -12,25 +12,19 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from memlat.agent.offline import programmed_governor
+from memlat.config.profiles import load_profile
 from memlat.errors import ConfigError
+from memlat.governor.engine import run_trace
 from memlat.governor.spec import UNUSED_EVENT, GovernorConfig
-
-# fallback group names by upstream hw_type (protocol.md §2.3) when a group is unnamed
-_HW_NAMES = {0: "ddr", 1: "llcc", 2: "ddr_qos", 3: "ddr_qos_mobile"}
+from memlat.qcom.ids import HwType
+from memlat.traces import load_event_table, read_trace
 
 
 def governor_config_for_soc(name: str) -> GovernorConfig:
-    """The GovernorConfig the emulated firmware holds for SoC profile `name`.
-
-    Adapter over memlat.config (load_profile + governor_config), kept here so replay
-    does not depend on how the profile layer spells it.
-    """
-    try:
-        from memlat.config.governor import governor_config
-        from memlat.config.profiles import load_profile
-    except ImportError as exc:  # the profile layer is not installed in this tree
-        raise ConfigError(f"SoC profiles are not available ({exc})", location="soc") from exc
-    return governor_config(load_profile(name))
+    """The GovernorConfig the emulated firmware holds once SoC profile `name` (or YAML
+    file) was probed into it (`memlat.agent.offline.programmed_governor`)."""
+    return programmed_governor(load_profile(name))
 
 
 def group_names(config: GovernorConfig) -> list[str]:
@@ -38,7 +32,7 @@ def group_names(config: GovernorConfig) -> list[str]:
     names = []
     for grp in config.groups:
         name = grp.name.strip().lower().replace("-", "_")
-        names.append(name or _HW_NAMES.get(grp.hw_type, f"group{grp.hw_type}"))
+        names.append(name or HwType.label(grp.hw_type))
     return names
 
 
@@ -78,9 +72,6 @@ def replay_frame(config: GovernorConfig, votes: np.ndarray) -> pl.DataFrame:
 def replay(soc: str, trace_path: Path, out_path: Path, *, use_numba: bool = False,
            perf_events: Path | None = None) -> pl.DataFrame:
     """Run SoC `soc`'s governor over the trace file and write the votes CSV."""
-    from memlat.governor.engine import run_trace
-    from memlat.traces import load_event_table, read_trace
-
     config = governor_config_for_soc(soc)
     trace = read_trace(trace_path, ncpus=config.ncpus,
                        required_counters=required_counters(config),

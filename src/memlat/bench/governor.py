@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from memlat.agent.offline import programmed_governor
+from memlat.config.profiles import DEFAULT_SOC, load_profile
 from memlat.governor.engine import run_trace
 from memlat.governor.reference import ReferenceGovernor
 from memlat.governor.spec import CounterTrace, GovernorConfig
@@ -36,10 +38,7 @@ def _best_time(fn: Callable[[], Any], repeats: int) -> float:
 
 
 def _config() -> GovernorConfig:
-    from memlat.config.governor import governor_config
-    from memlat.config.profiles import load_profile
-
-    return governor_config(load_profile("x1e80100"))
+    return programmed_governor(load_profile(DEFAULT_SOC))
 
 
 def _reference_time(config: GovernorConfig, trace: CounterTrace) -> float:

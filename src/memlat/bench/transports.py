@@ -25,9 +25,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from memlat.agent.session import open_session
+from memlat.config.profiles import DEFAULT_SOC
 from memlat.cpucp.boot import make_cpucp_platform
+from memlat.frontends.fusemount import fuse_unavailable, unmount
 from memlat.scmi.agent import Agent
-from memlat.scmi.protocols.base import BASE_PROTOCOL_ID as BASE_PROTOCOL
+from memlat.scmi.platform import BASE_PROTOCOL_ID as BASE_PROTOCOL
+from memlat.transports.inproc import InProcessTransport
+from memlat.transports.raw import RawTransport
+from memlat.transports.shm import ShmTransport
+from memlat.transports.unix import UnixTransport
 
 PROTOCOL_VERSION = 0x0  # every SCMI protocol's message 0 (protocol.md §1.2)
 
@@ -205,8 +212,6 @@ def _bare_unix(tmp: Path, n: int) -> float:
 
 
 def _bare_fuse(tmp: Path, n: int) -> float:
-    from memlat.frontends.fusemount import unmount
-
     mnt = tmp / "bare-fuse"
     mnt.mkdir()
     try:
@@ -229,12 +234,6 @@ def _bare_fuse(tmp: Path, n: int) -> float:
 # -- suite ---------------------------------------------------------------------------------
 def run(quick: bool = False) -> dict[str, Any]:
     """Round trips per second per transport, with bare-echo ratios."""
-    from memlat.frontends.fusemount import fuse_unavailable, unmount
-    from memlat.transports.inproc import InProcessTransport
-    from memlat.transports.raw import RawTransport
-    from memlat.transports.shm import ShmTransport
-    from memlat.transports.unix import UnixTransport
-
     n = 300 if quick else 3000
     per: dict[str, dict[str, float]] = {}
     doorbells: dict[str, float] = {}
@@ -277,20 +276,14 @@ def run(quick: bool = False) -> dict[str, Any]:
     figures: dict[str, Any] = {"transports": per, "shm_doorbells_roundtrips_per_s": doorbells}
     for name, values in per.items():
         figures[f"roundtrips_per_s_{name}"] = values["roundtrips_per_s"]
-    probe_s = _probe_seconds()
-    if probe_s is not None:
-        figures["probe_x1e80100_s"] = probe_s
+    figures["probe_x1e80100_s"] = _probe_seconds()
     return figures
 
 
-def _probe_seconds() -> float | None:
-    """Wall time of a full x1e80100 probe over inproc (if the agent's probe exists)."""
-    try:
-        from memlat.agent.session import open_session
-    except ImportError:
-        return None
+def _probe_seconds() -> float:
+    """Wall time of a full probe of the default SoC over inproc."""
     start = time.perf_counter()
-    session = open_session(soc="x1e80100")
+    session = open_session(soc=DEFAULT_SOC)
     session.probe()
     session.close()
     return time.perf_counter() - start

@@ -20,7 +20,7 @@ app = typer.Typer(
 
 # module name under memlat.cli -> registers its commands on `app`
 _COMMAND_MODULES = ("run", "probe", "replay", "soc", "platform", "bench", "trace", "devfreq",
-                    "sweep", "vm")
+                    "sweep", "tune", "vm")
 
 
 def _register_all() -> None:

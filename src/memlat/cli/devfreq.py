@@ -9,8 +9,12 @@ frequencies, cur_freq, min/max_freq, polling_interval, timer and trans_stat.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from memlat.cpucp.sampling import CounterSource
 
 devfreq_app = typer.Typer(help="Devfreq view of the buses driven by the emulated firmware.",
                           no_args_is_help=True)
@@ -40,7 +44,7 @@ def show(
     from memlat.errors import MemlatError
 
     try:
-        source: object = StaircaseSource()
+        source: CounterSource = StaircaseSource()
         if trace is not None:
             from memlat.traces.io import read_trace
 

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from memlat.cpucp.sampling import CounterSource
+    from memlat.cpucp.service import CpucpService
+    from memlat.scmi.platform import Platform
 
 
 def register(app: typer.Typer) -> None:
@@ -70,14 +78,16 @@ def register(app: typer.Typer) -> None:
     app.add_typer(group, name="platform")
 
 
-def _load_factory(spec: str):
+def _load_factory(spec: str) -> Callable[[str], Platform]:
     import importlib
 
     module_name, _, func = spec.partition(":")
-    return getattr(importlib.import_module(module_name), func or "make_platform")
+    factory: Callable[[str], Platform] = getattr(importlib.import_module(module_name),
+                                                 func or "make_platform")
+    return factory
 
 
-def _wall_clock_platform(soc: str, trace: str | None):
+def _wall_clock_platform(soc: str, trace: str | None) -> tuple[Platform, CpucpService]:
     """The emulated CPUCP for real agents: platform time is the wall clock, and the
     governor samples `trace` (or a synthetic staircase) in a background thread once an
     agent sends START_TIMER (cpucp.md, wall-clock mode)."""
@@ -86,12 +96,12 @@ def _wall_clock_platform(soc: str, trace: str | None):
     from memlat.cpucp.boot import make_cpucp_platform
     from memlat.cpucp.sources import StaircaseSource, TraceSource
 
-    source = StaircaseSource()
+    source: CounterSource = StaircaseSource()
     if trace:
         from memlat.traces import read_trace
 
         source = TraceSource(read_trace(trace))
-    platform, service = make_cpucp_platform(load_config(soc=soc), clock=WallClock(),
-                                            source=source)
+    platform, service = make_cpucp_platform(load_config(soc=soc).hardware(),
+                                            clock=WallClock(), source=source)
     service.sampler.start_thread()
     return platform, service

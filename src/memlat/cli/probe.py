@@ -13,8 +13,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from memlat.qcom.dialect import Dialect
+    from memlat.scmi.agent import Exchange
 
 
 def register(app: typer.Typer) -> None:
@@ -66,7 +71,7 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1)
 
 
-def _print_table(exchanges: list, dialect: object) -> None:
+def _print_table(exchanges: list[Exchange], dialect: Dialect) -> None:
     from memlat.qcom.codec import describe_request
     from memlat.qcom.ids import PROTOCOL_ID
     from memlat.scmi.status import Status

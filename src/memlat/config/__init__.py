@@ -8,34 +8,30 @@ from __future__ import annotations
 from pathlib import Path
 
 from memlat.config.dt import load_dts
-from memlat.config.governor import governor_config
 from memlat.config.model import (
-    DIALECTS,
-    CommonEvents,
+    CommonEventMap,
     Cpu,
     Group,
-    GroupEvents,
+    GroupEventMap,
     Identity,
     Monitor,
     SocConfig,
     parse_soc,
 )
-from memlat.config.profiles import list_profiles, load_profile, load_profile_file
+from memlat.config.profiles import DEFAULT_SOC, list_profiles, load_profile, load_profile_file
 from memlat.errors import ConfigError
-
-DEFAULT_SOC = "x1e80100"  # decisions.md §5
+from memlat.qcom.dialect import DIALECTS
 
 __all__ = [
     "DEFAULT_SOC",
     "DIALECTS",
-    "CommonEvents",
+    "CommonEventMap",
     "Cpu",
     "Group",
-    "GroupEvents",
+    "GroupEventMap",
     "Identity",
     "Monitor",
     "SocConfig",
-    "governor_config",
     "list_profiles",
     "load_config",
     "load_dts",

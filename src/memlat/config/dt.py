@@ -27,6 +27,7 @@ from typing import Any
 from devicetree import dtlib
 
 from memlat.config.model import SocConfig, parse_soc
+from memlat.config.profiles import profile_for_compatible
 from memlat.errors import ConfigError
 
 RFC_IPM_CEIL = 20_000_000  # hard-coded by the RFC driver (protocol.md §4.3)
@@ -197,8 +198,7 @@ def _cpus(ctx: _Ctx) -> _Cpus:
         top = None
         if "operating-points-v2" in n.props:
             table = ctx.phandles(n, "operating-points-v2")[0]
-            hz = [_opp_hz(ctx, o) for o in _opps(table)]
-            hz = [h for h in hz if h is not None]
+            hz = [h for h in (_opp_hz(ctx, o) for o in _opps(table)) if h is not None]
             top = math.ceil(max(hz) / 1_000_000) if hz else None
         max_mhz[i] = top
     return _Cpus(nodes, cluster, max_mhz)
@@ -234,8 +234,6 @@ def _strings(node: dtlib.Node, name: str) -> list[str]:
 
 
 def _identity(ctx: _Ctx) -> dict[str, Any]:
-    from memlat.config.profiles import profile_for_compatible
-
     root = ctx.dt.root
     compatible = _strings(root, "compatible")
     model = _strings(root, "model")

@@ -25,19 +25,18 @@ from pydantic import (
     model_validator,
 )
 
+from memlat.cpucp.state import CpucpHardware, CpucpLimits
 from memlat.errors import ConfigError
+from memlat.qcom.dialect import Dialect
 from memlat.yamlfile import loc_to_path
-
-Dialect = Literal["v8", "rfc2024"]
-DIALECTS: tuple[str, ...] = ("v8", "rfc2024")
 
 UNUSED_EVENT = 0xFF  # protocol.md §2.3
 ALL_GROUPS = 0xFF  # hw_type sentinel of the common event map (protocol.md §2.3)
 
-# Client-side limits (decisions.md §1 and §2): rows per map depend on the dialect.
-MAX_GROUPS = 4
-MAX_MONITORS_PER_GROUP = 5
-MAX_MAP_ROWS: dict[str, int] = {"v8": 10, "rfc2024": 6}
+# The firmware's table limits (decisions.md §2), owned by the emulated CPUCP; rows per
+# map are a dialect rule (memlat.qcom.dialect).
+MAX_GROUPS = CpucpLimits().max_groups
+MAX_MONITORS_PER_GROUP = CpucpLimits().max_monitors
 MON_NAME_MAX = 19  # char mon_name[20], NUL-terminated (protocol.md §2.3)
 MAX_CPUS = 32  # cpumasks are u32 on the wire
 U16_MAX = 0xFFFF
@@ -109,7 +108,7 @@ class Cpu(_Model):
     max_mhz: int | None = Field(None, gt=0)
 
 
-class CommonEvents(_Model):
+class CommonEventMap(_Model):
     """The common event map (protocol.md §2.3): CPUCP counter ids per slot, 0xFF = unused."""
 
     inst: int = Field(2, ge=0, le=0xFF)
@@ -118,14 +117,13 @@ class CommonEvents(_Model):
     fe_stall: int = Field(UNUSED_EVENT, ge=0, le=0xFF)
     be_stall: int = Field(3, ge=0, le=0xFF)
 
-    def slots(self, dialect: str) -> list[int]:
-        """The cid slots sent: 5 for v8 [INST, CYC, CONST, FE, BE]; 4 for rfc2024 (no CONST)."""
-        if dialect == "rfc2024":
-            return [self.inst, self.cyc, self.fe_stall, self.be_stall]
-        return [self.inst, self.cyc, self.const_cyc, self.fe_stall, self.be_stall]
+    def slots(self, dialect: Dialect | str) -> list[int]:
+        """The cid slots sent, in the dialect's order: 5 for v8 [INST, CYC, CONST, FE, BE];
+        4 for rfc2024 (no CONST)."""
+        return [getattr(self, name) for name in Dialect(dialect).common_event_order]
 
 
-class GroupEvents(_Model):
+class GroupEventMap(_Model):
     """A group's event map (protocol.md §2.3): MISS, WB, ACC counter ids."""
 
     miss: int = Field(5, ge=0, le=0xFF)
@@ -190,7 +188,7 @@ class Monitor(_Model):
                 out.append((param, value))
         return out
 
-    def scalar_params(self, dialect: str) -> list[tuple[str, int]]:
+    def scalar_params(self, dialect: Dialect | str) -> list[tuple[str, int]]:
         """Scalar SETs between SET_MONITOR and MON_FREQ_MAP, in send order.
 
         v8: IPM_CEIL, BE_STALL_FLOOR, then the optional knobs that are set (protocol.md
@@ -198,15 +196,13 @@ class Monitor(_Model):
         BE_STALL_FLOOR).
         """
         out = [("IPM_CEIL", self.ipm)]
-        if dialect == "v8":
+        if Dialect(dialect).rules.sends_be_stall_floor:
             out.append(("BE_STALL_FLOOR", self.be_floor))
         return out + self.optional_knobs()
 
-    def wire_name(self, index: int, dialect: str) -> str:
+    def wire_name(self, index: int, dialect: Dialect | str) -> str:
         """The mon_name sent: the configured name, else "mon_<i>" (v8) / "monitor-<i>"."""
-        if self.name:
-            return self.name
-        return f"monitor-{index}" if dialect == "rfc2024" else f"mon_{index}"
+        return self.name or Dialect(dialect).rules.monitor_name(index)
 
 
 class Group(_Model):
@@ -224,7 +220,7 @@ class Group(_Model):
     min: int | None = Field(None, ge=0, le=U32_MAX)
     max: int | None = Field(None, ge=0, le=U32_MAX)
     cpus: CpuMask | None = None
-    events: GroupEvents = Field(default_factory=GroupEvents)
+    events: GroupEventMap = Field(default_factory=GroupEventMap)
     adaptive_low_khz: U32 | None = None
     adaptive_high_khz: U32 | None = None
     monitors: list[Monitor] = Field(min_length=1)
@@ -272,12 +268,12 @@ class SocConfig(_Model):
     """
 
     soc: Identity
-    dialect: Dialect = "v8"
+    dialect: Dialect = Dialect.V8
     static_hw_masks: bool = False
     cpus: list[Cpu] = Field(min_length=1, max_length=MAX_CPUS)
     sample_ms: int = Field(4, ge=1, le=1000)
     freq_method: int = Field(1, ge=0, le=1)
-    common_events: CommonEvents = Field(default_factory=CommonEvents)
+    common_events: CommonEventMap = Field(default_factory=CommonEventMap)
     groups: list[Group] = Field(min_length=1)
 
     _warnings: list[str] = PrivateAttr(default_factory=list)
@@ -313,9 +309,10 @@ class SocConfig(_Model):
         """The group cpumask: explicit, else every CPU."""
         return self.possible_mask if group.cpus is None else group.cpus
 
-    def mem_group_cpumask(self, group: Group, dialect: str | None = None) -> int:
+    def mem_group_cpumask(self, group: Group, dialect: Dialect | str | None = None) -> int:
         """The SET_MEM_GROUP cpumask sent: the group mask (v8), 0 (rfc2024, protocol.md §4.4)."""
-        return 0 if (dialect or self.dialect) == "rfc2024" else self.group_mask(group)
+        rules = Dialect(dialect or self.dialect).rules
+        return self.group_mask(group) if rules.sends_group_cpumask else 0
 
     def monitors(self) -> list[tuple[Group, int, Monitor]]:
         """(group, mon_idx, monitor) in table order."""
@@ -328,21 +325,40 @@ class SocConfig(_Model):
                 return g
         raise ConfigError(f"no group named {name!r}", source=self.name, location="groups")
 
-    def command_count(self, dialect: str | None = None) -> int:
+    def command_count(self, dialect: Dialect | str | None = None) -> int:
         """SCMI commands of the probe sequence (protocol.md §3.5 / §4.4), base traffic excluded.
 
         1 COMMON_EV_MAP + per group (SET_MEM_GROUP, GRP_EV_MAP, adaptive knobs if set,
         per monitor SET_MONITOR + scalars + MAP + MIN + MAX) + SAMPLE_MS
         (+ SET_EFFECTIVE_FREQ_METHOD in v8) + START_TIMER.
         """
-        d = dialect or self.dialect
+        d = Dialect(dialect or self.dialect)
         n = 1
         for g in self.groups:
             n += 2 + (g.adaptive_low_khz is not None) + (g.adaptive_high_khz is not None)
             n += sum(1 + len(m.scalar_params(d)) + 3 for m in g.monitors)
-        return n + (3 if d == "v8" else 2)
+        return n + 2 + d.rules.sends_freq_method
 
-    def with_dialect(self, dialect: str) -> SocConfig:
+    def cluster_max_mhz(self) -> tuple[int, ...]:
+        """Per-CPU cluster maximum MHz: the profile value, else the highest CPU MHz of the
+        maps whose monitors cover that CPU (0 when none does)."""
+        out = []
+        for cpu in self.cpus:
+            if cpu.max_mhz is not None:
+                out.append(cpu.max_mhz)
+                continue
+            covering = [row[0] for _, _, m in self.monitors() if m.cpus >> cpu.id & 1
+                        for row in m.map]
+            out.append(max(covering, default=0))
+        return tuple(out)
+
+    def hardware(self) -> CpucpHardware:
+        """What the SoC's CPUCP firmware knows without the OS telling it: CPU count,
+        cluster maxima and the names of its buses (result keys such as ddr_qos)."""
+        return CpucpHardware(ncpus=self.ncpus, cluster_max_mhz=self.cluster_max_mhz(),
+                             group_names=tuple((g.hw_type, g.key) for g in self.groups))
+
+    def with_dialect(self, dialect: Dialect | str) -> SocConfig:
         """The same configuration checked and defaulted for another dialect."""
         if dialect == self.dialect:
             return self
@@ -365,7 +381,7 @@ def check(soc: SocConfig) -> list[str]:
                           location="groups")
     seen_hw: dict[int, str] = {}
     seen_names: set[str] = set()
-    max_rows = MAX_MAP_ROWS[dialect]
+    max_rows = Dialect(dialect).map_rows
     for gi, g in enumerate(soc.groups):
         gp = f"groups[{gi}]"
         if g.hw_type in seen_hw:
@@ -451,7 +467,7 @@ def _check_monitor_type(m: Monitor, label: str, mp: str) -> None:
                           "a compute monitor, protocol.md §2.3)", location=f"{mp}.ipm_ceil")
 
 
-def _check_map(g: Group, m: Monitor, label: str, mp: str, max_rows: int, dialect: str,
+def _check_map(g: Group, m: Monitor, label: str, mp: str, max_rows: int, dialect: Dialect,
                warnings: list[str]) -> None:
     rows = m.map
     if not rows:
@@ -473,9 +489,8 @@ def _check_map(g: Group, m: Monitor, label: str, mp: str, max_rows: int, dialect
         if ri and cpu_mhz <= rows[ri - 1][0]:
             msg = (f"monitor {label} rows must ascend by cpu MHz: row {ri - 1} has "
                    f"{rows[ri - 1][0]}, row {ri} has {cpu_mhz}")
-            if dialect == "rfc2024":
-                # protocol.md §5 point 13: the RFC DT really ships such a table; keep it for
-                # wire fidelity (our firmware refuses it with INVALID_PARAMETERS).
+            if dialect.rules.keeps_unsorted_maps:
+                # our firmware refuses it with INVALID_PARAMETERS
                 warnings.append(f"{rp}.cpu_mhz: {msg} (kept for rfc2024 fidelity)")
             else:
                 raise ConfigError(msg, location=f"{rp}.cpu_mhz")

@@ -12,6 +12,7 @@ from memlat.errors import ConfigError
 from memlat.yamlfile import parse_yaml_text, read_text
 
 PROFILE_SUFFIXES = (".yaml", ".yml")
+DEFAULT_SOC = "x1e80100"  # the default profile of every command (decisions.md §5)
 
 
 def _profile_dir() -> Any:

@@ -20,22 +20,26 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from typing import Any
 
 from memlat.clock import Clock, SimClock
 from memlat.cpucp.sampling import CounterSource, SamplingLoop, VoteSubscriber
+from memlat.cpucp.state import (
+    GROUP_FIELDS,
+    MONITOR_FIELDS,
+    CpucpHardware,
+    CpucpLimits,
+    CpucpSnapshot,
+    GroupState,
+    Refused,
+    SetHandler,
+    check_event_ids,
+    head_u32s,
+    replace_group,
+    replace_monitor,
+)
 from memlat.errors import DecodeError
 from memlat.governor.spec import (
-    DEFAULT_BE_STALL_FLOOR,
-    DEFAULT_FE_STALL_FLOOR,
-    DEFAULT_FREQ_SCALE_CEIL_MHZ,
-    DEFAULT_FREQ_SCALE_FLOOR_MHZ,
-    DEFAULT_FREQ_SCALE_PCT,
-    DEFAULT_IPM_FILTER,
-    DEFAULT_METHOD,
-    DEFAULT_SAMPLE_MS,
-    DEFAULT_WB_PCT,
-    N_COUNTERS,
     UNUSED_EVENT,
     CommonEvents,
     GovernorConfig,
@@ -54,11 +58,11 @@ from memlat.qcom.codec import (
     Timestamp,
     decode_request,
 )
+from memlat.qcom.dialect import Dialect
 from memlat.qcom.ids import (
     GROUP_HW_TYPES,
     PROTOCOL_ID,
     PROTOCOL_VERSION,
-    Dialect,
     HwType,
     ParamId,
     QcomMessage,
@@ -66,159 +70,16 @@ from memlat.qcom.ids import (
 )
 from memlat.scmi.platform import CallContext, Command, ProtocolHandler, Reply
 from memlat.scmi.status import Status
-from memlat.wire import Reader
 
-U32_MAX = 0xFFFF_FFFF
-
-
-@dataclass(frozen=True, slots=True)
-class CpucpLimits:
-    """Limits of the emulated firmware (decisions.md §2; protocol.md §5.8 says the real
-    ones are unknown). strict_map_order refuses MON_FREQ_MAP rows whose CPU MHz is not
-    strictly ascending (algorithm.md §2.2 "the rows must be ascending")."""
-
-    max_groups: int = 4
-    max_monitors: int = 5
-    max_map_rows: int = 10
-    max_common_events: int = 5
-    max_group_events: int = 3
-    strict_map_order: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class MonitorState:
-    """One programmed monitor. Units: ipm_ceil/ipm_filter instructions per miss;
-    *_stall_floor, wb_pct, freq_scale_pct percent; freq_scale_* MHz; map rows (cpu MHz,
-    mem MHz or level); min_freq/max_freq kHz or level. A monitor nobody has given a
-    min/max is unclamped: 0 .. 0xFFFFFFFF."""
-
-    mon_idx: int
-    cpumask: int
-    mon_type: int = 0
-    name: str = ""
-    ipm_ceil: int = 0
-    fe_stall_floor: int = DEFAULT_FE_STALL_FLOOR
-    be_stall_floor: int = DEFAULT_BE_STALL_FLOOR
-    wb_pct: int = DEFAULT_WB_PCT
-    ipm_filter: int = DEFAULT_IPM_FILTER
-    freq_scale_pct: int = DEFAULT_FREQ_SCALE_PCT
-    freq_scale_ceil_mhz: int = DEFAULT_FREQ_SCALE_CEIL_MHZ
-    freq_scale_floor_mhz: int = DEFAULT_FREQ_SCALE_FLOOR_MHZ
-    map_rows: tuple[tuple[int, int], ...] = ()
-    min_freq: int = 0
-    max_freq: int = U32_MAX
-
-
-@dataclass(frozen=True, slots=True)
-class GroupState:
-    """One programmed memory group. events: the counted slots of its GRP_EV_MAP
-    (miss, wb, acc), None before one arrives; adaptive_* kHz; cpumask 0 = any CPU."""
-
-    hw_type: int
-    cpumask: int
-    events: tuple[int, ...] | None = None
-    adaptive_low_khz: int = 0
-    adaptive_high_khz: int = 0
-    monitors: tuple[MonitorState, ...] = ()
-
-    @property
-    def name(self) -> str:
-        """ddr, llcc, ddr_qos or ddr_qos_mobile."""
-        return HwType.label(self.hw_type)
-
-
-@dataclass(frozen=True, slots=True)
-class CpucpSnapshot:
-    """The whole programmed configuration plus the running flag.
-
-    common_events: the counted slots of the COMMON_EV_MAP, in the slot order of
-    common_dialect (protocol.md §2.3: the RFC had 4 slots without CONST_CYC), None
-    before one arrives.
-    """
-
-    groups: tuple[GroupState, ...] = ()
-    common_events: tuple[int, ...] | None = None
-    common_dialect: Dialect = Dialect.V8
-    sample_ms: int = DEFAULT_SAMPLE_MS
-    method: int = DEFAULT_METHOD
-    running: bool = False
-
-    def group(self, hw_type: int) -> GroupState | None:
-        """The group with this hw_type, or None."""
-        for grp in self.groups:
-            if grp.hw_type == hw_type:
-                return grp
-        return None
-
-    def monitor(self, hw_type: int, mon_idx: int) -> MonitorState | None:
-        """Monitor mon_idx of group hw_type, or None."""
-        grp = self.group(hw_type)
-        if grp is None or mon_idx >= len(grp.monitors):
-            return None
-        return grp.monitors[mon_idx]
-
-
-class Refused(Exception):
-    """Raised inside a handler to refuse the command with `status`."""
-
-    def __init__(self, status: Status, why: str) -> None:
-        super().__init__(f"{status.name}: {why}")
-        self.status = status
-        self.why = why
-
-
-# Scalar params that set one monitor field (protocol.md §2.4).
-_MONITOR_FIELDS: dict[int, str] = {
-    ParamId.IPM_CEIL: "ipm_ceil",
-    ParamId.FE_STALL_FLOOR: "fe_stall_floor",
-    ParamId.BE_STALL_FLOOR: "be_stall_floor",
-    ParamId.WB_PCT: "wb_pct",
-    ParamId.IPM_FILTER: "ipm_filter",
-    ParamId.FREQ_SCALE_PCT: "freq_scale_pct",
-    ParamId.FREQ_SCALE_CEIL_MHZ: "freq_scale_ceil_mhz",
-    ParamId.FREQ_SCALE_FLOOR_MHZ: "freq_scale_floor_mhz",
-    ParamId.SET_MIN_FREQ: "min_freq",
-    ParamId.SET_MAX_FREQ: "max_freq",
-}
-_GROUP_FIELDS: dict[int, str] = {
-    ParamId.ADAPTIVE_LOW_FREQ: "adaptive_low_khz",
-    ParamId.ADAPTIVE_HIGH_FREQ: "adaptive_high_khz",
-}
-
-SetHandler = Callable[[CpucpSnapshot, bytes, Dialect], CpucpSnapshot]
-
-
-def _replace_group(state: CpucpSnapshot, group: GroupState) -> CpucpSnapshot:
-    groups = tuple(group if g.hw_type == group.hw_type else g for g in state.groups)
-    return dataclasses.replace(state, groups=groups)
-
-
-def _replace_monitor(state: CpucpSnapshot, hw_type: int, mon: MonitorState) -> CpucpSnapshot:
-    grp = state.group(hw_type)
-    assert grp is not None
-    monitors = tuple(mon if m.mon_idx == mon.mon_idx else m for m in grp.monitors)
-    return _replace_group(state, dataclasses.replace(grp, monitors=monitors))
-
-
-def _head_u32s(body: bytes, *names: str) -> tuple[int, ...]:
-    r = Reader(body, base=16)
-    return tuple(r.u32(n) for n in names)
-
-
-def _check_event_ids(events: tuple[int, ...]) -> None:
-    for i, cid in enumerate(events):
-        if cid != UNUSED_EVENT and not 0 <= cid < N_COUNTERS:
-            raise Refused(Status.INVALID_PARAMETERS,
-                          f"event slot {i} names unknown counter {cid:#x}")
+U32_MASK = 0xFFFF_FFFF
 
 
 class CpucpService(ProtocolHandler):
     """Protocol 0x80 with the MEMLAT algorithm, as the CPUCP firmware would run it.
 
     dialect None accepts both algorithm strings; a Dialect accepts only its own (the
-    other gets NOT_SUPPORTED like any unknown algorithm). ncpus None derives the CPU
-    count from the highest bit of any programmed cpumask. cluster_max_mhz[c] feeds the
-    effective-frequency method 0.
+    other gets NOT_SUPPORTED like any unknown algorithm). hardware: what the firmware
+    knows of its SoC (CPU count, cluster maxima, bus names; `CpucpHardware`).
     """
 
     protocol_id = PROTOCOL_ID
@@ -226,13 +87,11 @@ class CpucpService(ProtocolHandler):
 
     def __init__(self, *, dialect: Dialect | None = None, limits: CpucpLimits | None = None,
                  clock: Clock | None = None, counter_source: CounterSource | None = None,
-                 ncpus: int | None = None, cluster_max_mhz: tuple[int, ...] = (),
-                 num_agents: int = 1) -> None:
+                 hardware: CpucpHardware | None = None, num_agents: int = 1) -> None:
         self.dialects = frozenset(Dialect) if dialect is None else frozenset({Dialect(dialect)})
         self.limits = limits or CpucpLimits()
         self.clock: Clock = clock if clock is not None else SimClock()
-        self.ncpus = ncpus
-        self.cluster_max_mhz = tuple(cluster_max_mhz)
+        self.hardware = hardware if hardware is not None else CpucpHardware()
         self.num_agents = num_agents
         self.lock = threading.RLock()
         self.sampler = SamplingLoop(self.clock, counter_source, lock=self.lock)
@@ -248,7 +107,7 @@ class CpucpService(ProtocolHandler):
             ParamId.MON_FREQ_MAP: self._set_map,
             ParamId.SET_EFFECTIVE_FREQ_METHOD: self._set_method,
         }
-        for pid in (*_MONITOR_FIELDS, *_GROUP_FIELDS):
+        for pid in (*MONITOR_FIELDS, *GROUP_FIELDS):
             self._set_handlers[pid] = self._scalar_handler(pid)
 
     # -- ProtocolHandler --------------------------------------------------------------
@@ -306,9 +165,15 @@ class CpucpService(ProtocolHandler):
         with self.lock:
             return self._build_config(self._state)
 
+    @property
+    def _present(self) -> int:
+        """Mask of the CPUs the part has (all 32 bits when the hardware does not say)."""
+        n = self.hardware.ncpus
+        return U32_MASK if n is None else (1 << n) - 1
+
     def _ncpus(self, state: CpucpSnapshot) -> int:
-        if self.ncpus is not None:
-            return self.ncpus
+        if self.hardware.ncpus is not None:
+            return self.hardware.ncpus
         masks = [g.cpumask for g in state.groups]
         masks += [m.cpumask for g in state.groups for m in g.monitors]
         return max([1, *(mask.bit_length() for mask in masks)])
@@ -322,27 +187,21 @@ class CpucpService(ProtocolHandler):
                                   UNUSED_EVENT)
             slots.update(zip(order, state.common_events, strict=False))
             common = CommonEvents(**slots)
+        ncpus = self._ncpus(state)
+        present = (1 << ncpus) - 1  # absent CPUs have no counters (protocol.md §5.7)
         groups = []
         for grp in state.groups:
             events = (grp.events or ()) + (UNUSED_EVENT,) * 3
-            monitors = tuple(
-                MonitorSpec(
-                    cpumask=m.cpumask, map_rows=m.map_rows, min_freq=m.min_freq,
-                    max_freq=m.max_freq, compute=m.mon_type == 1, ipm_ceil=m.ipm_ceil,
-                    fe_stall_floor=m.fe_stall_floor, be_stall_floor=m.be_stall_floor,
-                    wb_pct=m.wb_pct, ipm_filter=m.ipm_filter,
-                    freq_scale_pct=m.freq_scale_pct,
-                    freq_scale_floor_mhz=m.freq_scale_floor_mhz,
-                    freq_scale_ceil_mhz=m.freq_scale_ceil_mhz, name=m.name)
-                for m in grp.monitors)
+            monitors = tuple(dataclasses.replace(m, cpumask=m.cpumask & present)
+                             for m in grp.monitors)
             groups.append(GroupSpec(
-                hw_type=grp.hw_type, name=grp.name, monitors=monitors,
-                miss_event=events[0], wb_event=events[1], acc_event=events[2],
-                adaptive_low_khz=grp.adaptive_low_khz,
+                hw_type=grp.hw_type, name=self.hardware.group_name(grp.hw_type),
+                monitors=monitors, miss_event=events[0], wb_event=events[1],
+                acc_event=events[2], adaptive_low_khz=grp.adaptive_low_khz,
                 adaptive_high_khz=grp.adaptive_high_khz))
-        return GovernorConfig(ncpus=self._ncpus(state), groups=tuple(groups), common=common,
+        return GovernorConfig(ncpus=ncpus, groups=tuple(groups), common=common,
                               sample_ms=state.sample_ms, method=state.method,
-                              cluster_max_mhz=self.cluster_max_mhz)
+                              cluster_max_mhz=self.hardware.cluster_max_mhz)
 
     # -- dispatch ---------------------------------------------------------------------
     def _decode(self, kind: QcomMessage, payload: bytes) -> tuple[int, bytes, Dialect]:
@@ -445,10 +304,11 @@ class CpucpService(ProtocolHandler):
                 raise Refused(Status.BUSY, f"all {self.limits.max_groups} group slots used")
             return dataclasses.replace(
                 state, groups=(*state.groups, GroupState(node.hw_type, node.cpumask)))
-        if node.cpumask and any(m.cpumask & ~node.cpumask for m in grp.monitors):
+        if node.cpumask and any(m.cpumask & self._present & ~node.cpumask
+                                for m in grp.monitors):
             raise Refused(Status.INVALID_PARAMETERS,
                           "new group cpumask does not cover its monitors")
-        return _replace_group(state, dataclasses.replace(grp, cpumask=node.cpumask))
+        return replace_group(state, dataclasses.replace(grp, cpumask=node.cpumask))
 
     def _set_monitor(self, state: CpucpSnapshot, body: bytes, d: Dialect) -> CpucpSnapshot:
         node = NodeMsg.unpack(body)
@@ -465,30 +325,31 @@ class CpucpService(ProtocolHandler):
                               f"mon_idx {node.mon_idx} skips slot {count}")
         if node.mon_type not in (0, 1):
             raise Refused(Status.INVALID_PARAMETERS, f"mon_type {node.mon_type}")
-        if grp.cpumask and node.cpumask & ~grp.cpumask:
+        # bits of CPUs the part lacks are ignored (static masks, protocol.md §5 point 7)
+        if grp.cpumask and node.cpumask & self._present & ~grp.cpumask:
             raise Refused(Status.INVALID_PARAMETERS,
                           f"monitor mask {node.cpumask:#x} outside group mask {grp.cpumask:#x}")
         if node.mon_idx < count:  # re-programming keeps tunables and map
             mon = dataclasses.replace(grp.monitors[node.mon_idx], cpumask=node.cpumask,
-                                      mon_type=node.mon_type, name=node.name)
-            return _replace_monitor(state, grp.hw_type, mon)
-        mon = MonitorState(node.mon_idx, node.cpumask, node.mon_type, node.name)
-        return _replace_group(state, dataclasses.replace(grp, monitors=(*grp.monitors, mon)))
+                                      compute=node.mon_type == 1, name=node.name)
+            return replace_monitor(state, grp.hw_type, node.mon_idx, mon)
+        mon = MonitorSpec(cpumask=node.cpumask, compute=node.mon_type == 1, name=node.name)
+        return replace_group(state, dataclasses.replace(grp, monitors=(*grp.monitors, mon)))
 
     def _set_common_ev_map(self, state: CpucpSnapshot, body: bytes,
                            d: Dialect) -> CpucpSnapshot:
-        num_evs, hw_type = _head_u32s(body, "ev_map_msg.num_evs", "ev_map_msg.hw_type")
+        num_evs, hw_type = head_u32s(body, "ev_map_msg.num_evs", "ev_map_msg.hw_type")
         limit = min(self.limits.max_common_events, d.common_event_slots)
         if num_evs > limit:
             raise Refused(Status.INVALID_PARAMETERS, f"num_evs {num_evs} > {limit}")
         if hw_type != HwType.ALL:
             raise Refused(Status.INVALID_PARAMETERS, f"common map hw_type {hw_type:#x}")
         events = EvMapMsg.unpack(body).events
-        _check_event_ids(events)
+        check_event_ids(events)
         return dataclasses.replace(state, common_events=events, common_dialect=d)
 
     def _set_grp_ev_map(self, state: CpucpSnapshot, body: bytes, d: Dialect) -> CpucpSnapshot:
-        num_evs, hw_type = _head_u32s(body, "ev_map_msg.num_evs", "ev_map_msg.hw_type")
+        num_evs, hw_type = head_u32s(body, "ev_map_msg.num_evs", "ev_map_msg.hw_type")
         grp = state.group(hw_type)
         if grp is None:
             raise Refused(Status.INVALID_PARAMETERS, f"no group {hw_type}")
@@ -496,8 +357,8 @@ class CpucpService(ProtocolHandler):
             raise Refused(Status.INVALID_PARAMETERS,
                           f"num_evs {num_evs} > {self.limits.max_group_events}")
         events = EvMapMsg.unpack(body).events
-        _check_event_ids(events)
-        return _replace_group(state, dataclasses.replace(grp, events=events))
+        check_event_ids(events)
+        return replace_group(state, dataclasses.replace(grp, events=events))
 
     def _scalar_handler(self, param_id: int) -> SetHandler:
         """The SET handler of a scalar param: one monitor field, or (ADAPTIVE_LOW/HIGH)
@@ -508,18 +369,18 @@ class CpucpService(ProtocolHandler):
 
     def _set_scalar(self, state: CpucpSnapshot, param_id: int, body: bytes) -> CpucpSnapshot:
         msg = ScalarMsg.unpack(body)
-        if param_id in _GROUP_FIELDS:
+        if param_id in GROUP_FIELDS:
             grp = state.group(msg.hw_type)
             if grp is None:
                 raise Refused(Status.INVALID_PARAMETERS, f"no group {msg.hw_type}")
-            return _replace_group(
-                state, dataclasses.replace(grp, **{_GROUP_FIELDS[param_id]: msg.val}))
+            changes: dict[str, Any] = {GROUP_FIELDS[param_id]: msg.val}
+            return replace_group(state, dataclasses.replace(grp, **changes))
         mon = state.monitor(msg.hw_type, msg.mon_idx)
         if mon is None:
             raise Refused(Status.INVALID_PARAMETERS,
                           f"no monitor {msg.mon_idx} in group {msg.hw_type}")
-        return _replace_monitor(
-            state, msg.hw_type, dataclasses.replace(mon, **{_MONITOR_FIELDS[param_id]: msg.val}))
+        fields: dict[str, Any] = {MONITOR_FIELDS[param_id]: msg.val}
+        return replace_monitor(state, msg.hw_type, msg.mon_idx, dataclasses.replace(mon, **fields))
 
     def _set_sample_ms(self, state: CpucpSnapshot, body: bytes, d: Dialect) -> CpucpSnapshot:
         ms = SampleMs.unpack(body).ms
@@ -534,7 +395,7 @@ class CpucpService(ProtocolHandler):
         return dataclasses.replace(state, method=method)
 
     def _set_map(self, state: CpucpSnapshot, body: bytes, d: Dialect) -> CpucpSnapshot:
-        hw_type, mon_idx, nr_rows = _head_u32s(
+        hw_type, mon_idx, nr_rows = head_u32s(
             body, "map_param_msg.hw_type", "map_param_msg.mon_idx", "map_param_msg.nr_rows")
         mon = state.monitor(hw_type, mon_idx)
         if mon is None:
@@ -548,4 +409,4 @@ class CpucpService(ProtocolHandler):
                     raise Refused(Status.INVALID_PARAMETERS,
                                   f"map row {i} cpu {rows[i][0]} MHz not above "
                                   f"row {i - 1} ({rows[i - 1][0]} MHz)")
-        return _replace_monitor(state, hw_type, dataclasses.replace(mon, map_rows=rows))
+        return replace_monitor(state, hw_type, mon_idx, dataclasses.replace(mon, map_rows=rows))

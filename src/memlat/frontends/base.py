@@ -122,7 +122,7 @@ class FuseFrontEnd(FrontEnd):
     @property
     def running(self) -> bool:
         """The tree is mounted."""
-        return self._mount.mounted
+        return bool(self._mount.mounted)
 
 
 class PollingFrontEnd(FrontEnd):

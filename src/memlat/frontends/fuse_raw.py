@@ -56,7 +56,8 @@ RAW_RETRIES = 10  # SCMI_XFER_RAW_MAX_RETRIES
 def _fuse_error(code: int) -> OSError:
     import mfusepy
 
-    return mfusepy.FuseOSError(code)
+    error: OSError = mfusepy.FuseOSError(code)
+    return error
 
 
 class RawQueue:

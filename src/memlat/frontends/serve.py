@@ -18,6 +18,10 @@ from collections.abc import Callable
 from typing import Any
 
 from memlat.frontends.base import FrontEnd, as_gate
+from memlat.frontends.fuse_mailbox import MailboxFuse
+from memlat.frontends.fuse_raw import RawFuse
+from memlat.frontends.shm import ShmFrontEnd
+from memlat.frontends.unix import UnixFrontEnd
 from memlat.scmi.message import Message
 from memlat.scmi.msgdump import exchange_lines
 from memlat.scmi.platform import Platform
@@ -41,20 +45,12 @@ def build_frontends(platform: Platform, *, unix: str | None = None, shm: str | N
     gate = as_gate(platform)
     frontends: list[FrontEnd] = []
     if unix:
-        from memlat.frontends.unix import UnixFrontEnd
-
         frontends.append(UnixFrontEnd(gate, unix))
     if shm:
-        from memlat.frontends.shm import ShmFrontEnd
-
         frontends.append(ShmFrontEnd(gate, shm, doorbell=doorbell))
     if raw_fuse:
-        from memlat.frontends.fuse_raw import RawFuse
-
         frontends.append(RawFuse(gate, raw_fuse))
     if mailbox_fuse:
-        from memlat.frontends.fuse_mailbox import MailboxFuse
-
         frontends.append(MailboxFuse(gate, mailbox_fuse))
     if vhost_user:
         from memlat.frontends.vhost_user import VhostUserFrontEnd
@@ -86,7 +82,7 @@ def serve(platform: Platform, *, unix: str | None = None, shm: str | None = None
             _log_exchange(agent_id, command, reply)
 
     platform.observers.append(observe)
-    previous: dict[int, Any] = {}
+    previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, lambda *_: stop.set())

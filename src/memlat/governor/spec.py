@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 UNUSED_EVENT = 0xFF  # an event slot with no counter (protocol.md §2.3)
+U32_MAX = 0xFFFF_FFFF
 
 # Counter ids of the CPUCP firmware (decisions.md §3); the trace columns are ev<N>.
 CPU_CYCLES = 0
@@ -38,13 +39,15 @@ class MonitorSpec:
     """One monitor: which CPUs it watches, how it qualifies them, and its map.
 
     map_rows: (cpu MHz, mem value) pairs in table order; mem value is MHz, or a 0/1
-    level in a level group. min_freq/max_freq: kHz, or a level.
+    level in a level group. min_freq/max_freq: kHz, or a level; a monitor nobody gave a
+    min/max is unclamped (0 .. 0xFFFFFFFF). This is also the emulated CPUCP's programmed
+    monitor (memlat.cpucp.state): one monitor type from the wire to the governor.
     """
 
     cpumask: int
-    map_rows: tuple[tuple[int, int], ...]
-    min_freq: int
-    max_freq: int
+    map_rows: tuple[tuple[int, int], ...] = ()
+    min_freq: int = 0
+    max_freq: int = U32_MAX
     compute: bool = False
     ipm_ceil: int = 0
     fe_stall_floor: int = DEFAULT_FE_STALL_FLOOR
@@ -55,6 +58,11 @@ class MonitorSpec:
     freq_scale_floor_mhz: int = DEFAULT_FREQ_SCALE_FLOOR_MHZ
     freq_scale_ceil_mhz: int = DEFAULT_FREQ_SCALE_CEIL_MHZ
     name: str = ""
+
+    @property
+    def mon_type(self) -> int:
+        """0 = IPM (latency) monitor, 1 = compute monitor (protocol.md §2.3)."""
+        return 1 if self.compute else 0
 
     @property
     def is_level(self) -> bool:

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import errno
 
-from memlat.errors import MemlatError, ScmiStatusError
+from memlat.errors import MemlatError
 from memlat.qcom.codec import FreqReply, GetAdaptiveCurFreq, ScalarMsg, Timestamp, encode_request
-from memlat.qcom.ids import PROTOCOL_ID, Algorithm, Dialect, ParamId, QcomMessage
+from memlat.qcom.dialect import Dialect
+from memlat.qcom.ids import PROTOCOL_ID, Algorithm, ParamId, QcomMessage
 from memlat.scmi.agent import Agent
-from memlat.scmi.status import Status
+from memlat.scmi.status import ScmiStatusError, Status
 
 
 class QcomClientError(MemlatError):

@@ -14,10 +14,10 @@ import struct
 from dataclasses import dataclass, field
 
 from memlat.errors import DecodeError
+from memlat.qcom.dialect import Dialect
 from memlat.qcom.ids import (
     GROUP_EVENT_ORDER,
     HEADER_SIZE,
-    Dialect,
     HwType,
     ParamId,
     algorithm_text,

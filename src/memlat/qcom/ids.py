@@ -1,11 +1,11 @@
-"""Numbers of the QCOM generic extension: messages, param ids, hw types, dialects.
+"""Numbers of the QCOM generic extension: messages, param ids, hw types, algorithms.
 
-protocol.md §2.1-§2.4 and §2.6; decisions.md §1 for the two dialects.
+protocol.md §2.1-§2.4 and §2.6; the two dialects are in `memlat.qcom.dialect`.
 """
 
 from __future__ import annotations
 
-from enum import IntEnum, StrEnum
+from enum import IntEnum
 
 PROTOCOL_ID = 0x80
 PROTOCOL_VERSION = 0x0001_0000  # exactly 1.0: Linux negotiates otherwise (protocol.md §1.3)
@@ -129,43 +129,6 @@ def algorithm_text(value: int) -> str:
         return Algorithm(value).text
     except ValueError:
         return f"{value:#018x}"
-
-
-class Dialect(StrEnum):
-    """The two wire dialects of decisions.md §1, with their per-dialect sizes."""
-
-    V8 = "v8"
-    RFC2024 = "rfc2024"
-
-    @property
-    def algorithm(self) -> Algorithm:
-        """The algorithm string this dialect sends."""
-        return Algorithm.MEMLAT if self is Dialect.V8 else Algorithm.MEMLAT_RFC
-
-    @property
-    def map_rows(self) -> int:
-        """Rows in a MON_FREQ_MAP message: 10 (52 B) or 6 (36 B)."""
-        return 10 if self is Dialect.V8 else 6
-
-    @property
-    def common_event_slots(self) -> int:
-        """Slots in an event map message: 5 (28 B) or 4 (24 B)."""
-        return 5 if self is Dialect.V8 else 4
-
-    @property
-    def common_event_order(self) -> tuple[str, ...]:
-        """What each common-event slot counts (protocol.md §2.3; the RFC had no CONST_CYC)."""
-        if self is Dialect.V8:
-            return ("inst", "cyc", "const_cyc", "fe_stall", "be_stall")
-        return ("inst", "cyc", "fe_stall", "be_stall")
-
-    @classmethod
-    def for_algorithm(cls, value: int) -> Dialect | None:
-        """The dialect whose algorithm string is `value`, or None."""
-        for dialect in cls:
-            if dialect.algorithm == value:
-                return dialect
-        return None
 
 
 #: Group-event slot order (protocol.md §2.3).

@@ -14,11 +14,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from memlat.errors import DecodeError, ScmiStatusError, ScmiTimeout, TransportError
+from memlat.errors import DecodeError, ScmiTimeout, TransportError
 from memlat.scmi.header import TOKEN_MAX, Header, MessageType
 from memlat.scmi.message import Message
 from memlat.scmi.smt import MAX_PAYLOAD_LINUX
-from memlat.scmi.status import Status
+from memlat.scmi.status import ScmiStatusError, Status
 from memlat.scmi.transport import Transport
 
 DEFAULT_TIMEOUT_S = 0.030

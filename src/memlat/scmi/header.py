@@ -105,10 +105,6 @@ class Header:
             )
         return cls.unpack(struct.unpack_from("<I", data, offset)[0])
 
-    def with_token(self, token: int) -> Header:
-        """The same header with another token."""
-        return Header(self.message_id, self.protocol_id, token, self.type, self.reserved)
-
     def __str__(self) -> str:
         return (
             f"proto={self.protocol_id:#04x} msg={self.message_id:#04x} "

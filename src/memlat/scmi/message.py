@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 from memlat.errors import DecodeError
 from memlat.scmi.header import Header, MessageType
-from memlat.scmi.status import Status
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +38,7 @@ class Message:
                 offset=4,
                 field="status",
             )
-        return struct.unpack_from("<i", self.payload)[0]
+        return int(struct.unpack_from("<i", self.payload)[0])
 
     @property
     def values(self) -> bytes:
@@ -61,7 +60,3 @@ class Message:
         """One line for logs: the header and the payload in hex."""
         return f"{self.header} len={len(self.payload)} payload={self.payload.hex()}"
 
-
-def is_success(message: Message) -> bool:
-    """True when a response carries SUCCESS."""
-    return len(message.payload) >= 4 and message.status == Status.SUCCESS

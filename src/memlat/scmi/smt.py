@@ -9,6 +9,8 @@ from __future__ import annotations
 import struct
 from enum import IntFlag
 
+from typing_extensions import Buffer
+
 from memlat.errors import DecodeError
 from memlat.scmi.header import Header
 from memlat.scmi.message import Message
@@ -45,7 +47,7 @@ class ChannelFlags(IntFlag):
 class SmtArea:
     """One SMT area (one direction) laid over a writable buffer."""
 
-    def __init__(self, buffer, *, size: int | None = None):
+    def __init__(self, buffer: Buffer, *, size: int | None = None):
         view = memoryview(buffer)
         if view.readonly:
             raise ValueError("SMT area needs a writable buffer")
@@ -59,7 +61,7 @@ class SmtArea:
 
     # -- raw fields -------------------------------------------------------------------
     def _get(self, offset: int) -> int:
-        return _U32.unpack_from(self._view, offset)[0]
+        return int(_U32.unpack_from(self._view, offset)[0])
 
     def _set(self, offset: int, value: int) -> None:
         _U32.pack_into(self._view, offset, value & 0xFFFF_FFFF)

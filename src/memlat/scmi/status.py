@@ -5,6 +5,8 @@ from __future__ import annotations
 import errno
 from enum import IntEnum
 
+from memlat.errors import MemlatError
+
 
 class Status(IntEnum):
     """The s32 status word that opens every response payload."""
@@ -57,3 +59,12 @@ _LINUX_ERRNO: dict[int, int] = {
 def to_linux_errno(status: int) -> int:
     """Map an SCMI status to the errno Linux reports; anything unknown is -EIO."""
     return _LINUX_ERRNO.get(status, -errno.EIO)
+
+
+class ScmiStatusError(MemlatError):
+    """A command answered with a non-SUCCESS status; `status` is the raw int32."""
+
+    def __init__(self, what: str, status: int):
+        self.what = what
+        self.status = status
+        super().__init__(f"{what} failed: {Status.describe(status)}")

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from memlat.agent.offline import programmed_governor
 from memlat.analysis.oracle import WindowSnap
 from memlat.config.model import SocConfig
 from memlat.config.profiles import load_profile as load_soc
@@ -90,14 +91,12 @@ def make_setup(soc_name: str = "x1e80100", *, seed: int = 0,
 
 def make_policy(name: str, setup: SimSetup) -> Policy:
     """An online policy by name (`oracle` is not online: see run_workload)."""
-    from memlat.config.governor import governor_config
-
     if name == "performance":
         return PerformancePolicy(setup.ladders)
     if name == "powersave":
         return PowersavePolicy(setup.ladders)
     if name == "static-map":
-        return StaticMapPolicy(setup.ladders, governor_config(setup.soc))
+        return StaticMapPolicy(setup.ladders, programmed_governor(setup.soc))
     if name == "bwmon":
         return BwmonPolicy(setup.ladders)
     if name == "memlat":

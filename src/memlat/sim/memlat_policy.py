@@ -2,7 +2,7 @@
 
 This is the real system in one process (decisions.md §4, §5 `memlat run`):
 
-1. `make_cpucp_platform(soc)` boots an emulated CPUCP (base protocol + QCOM 0x80)
+1. `make_cpucp_platform(soc.hardware())` boots an emulated CPUCP (base protocol + QCOM 0x80)
    on a simulated clock, with a counter source we control;
 2. our agent probes it over the in-process SMT transport from the SoC profile
    (memlat.agent.probe: the whole protocol.md §3.5 sequence, ending in START_TIMER);
@@ -23,12 +23,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from memlat.config.governor import governor_config
+from memlat.agent.offline import programmed_governor
+from memlat.agent.probe import check, probe
 from memlat.config.model import SocConfig
+from memlat.cpucp.boot import make_cpucp_platform
 from memlat.errors import MemlatError
 from memlat.governor.reference import ReferenceGovernor
 from memlat.governor.spec import CounterWindow
+from memlat.scmi.agent import Agent
 from memlat.sim.policies import BusVote, Ladders, Observation, Policy
+from memlat.transports.inproc import InProcessTransport
 
 Backend = Literal["cpucp", "reference"]
 _NS_PER_US = 1000
@@ -67,16 +71,11 @@ class MemlatPolicy(Policy):
         self._votes: dict[str, int] = {}
         self._clock_us = 0.0
         if self.backend == "reference":
-            self._gov = ReferenceGovernor(governor_config(self.soc, self.dialect))
+            self._gov = ReferenceGovernor(programmed_governor(self.soc, self.dialect))
             return
-        from memlat.agent.probe import check, probe
-        from memlat.cpucp.boot import make_cpucp_platform
-        from memlat.scmi.agent import Agent
-        from memlat.transports.inproc import InProcessTransport
-
         self._source = _PendingSource()
-        platform, service = make_cpucp_platform(soc=self.soc, dialect=self.dialect,
-                                                counter_source=self._source)
+        platform, service = make_cpucp_platform(self.soc.hardware(), dialect=self.dialect,
+                                                source=self._source)
         self._service = service
         service.subscribe(self._on_vote)
         self._agent = Agent(InProcessTransport(platform))

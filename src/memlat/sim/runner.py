@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -121,7 +122,7 @@ def limit_duration(workload: Workload, seconds: float) -> Workload:
                                                   for p in workload.phases]})
 
 
-def select_workloads(path: str | None, only: str | None,
+def select_workloads(path: str | Path | None, only: str | None,
                      duration: float | None) -> list[Workload]:
     """The workloads a run or sweep uses: from `path` (YAML) or the built-in suite,
     restricted to the comma-separated names in `only`, shortened to `duration` seconds.

@@ -192,8 +192,11 @@ class Executor:
                                           frame_work=busy * rate * jit, period_us=period,
                                           noncpu_bytes_per_us=noncpu))
                 elif np.all(util >= 1.0):
-                    work = (np.full(len(cpus), p.instructions) if p.instructions is not None
-                            else p.duration_s * 1e6 * rate)
+                    if p.instructions is not None:
+                        work = np.full(len(cpus), p.instructions)
+                    else:
+                        assert p.duration_s is not None  # a phase has one or the other
+                        work = p.duration_s * 1e6 * rate
                     runs.append(_PhaseRun(p, cpus, _KIND_THROUGHPUT, work, 0.0,
                                           noncpu_bytes_per_us=noncpu))
                 else:
@@ -257,10 +260,12 @@ class Executor:
     def _arrive(self, cpu: int, e: float) -> None:
         """Deliver the next frame's work to `cpu` at time e (its arrival time)."""
         src = self._frame_src[cpu]
-        assert src is not None and src[0].frame_work is not None
+        assert src is not None
         run, j, k = src
-        self.backlog[cpu] += run.frame_work[k, j]
-        if k + 1 < run.frame_work.shape[0]:
+        frame_work = run.frame_work
+        assert frame_work is not None  # only frame runs are frame sources
+        self.backlog[cpu] += frame_work[k, j]
+        if k + 1 < frame_work.shape[0]:
             self._frame_src[cpu] = (run, j, k + 1)
             self.next_arr[cpu] = self.span_end[cpu] - run.span_us + (k + 1) * run.period_us
         else:
@@ -431,6 +436,7 @@ class Executor:
                                                   self._noncpu)
             self._pi = self.model.per_instruction(ph, self._lat)
             self._key = key
+        assert self._lat is not None and self._pi is not None  # set above on first use
         if jitter is None:
             return self._lat, self._pi
         return self._lat, self.model.per_instruction(ph, self._lat, jitter)
@@ -438,9 +444,10 @@ class Executor:
     def _next_frame_work(self) -> np.ndarray:
         out = np.zeros(self.ncpus)
         for cpu, src in enumerate(self._frame_src):
-            if src is not None and src[0].frame_work is not None:
+            if src is not None:
                 run, j, k = src
-                out[cpu] = run.frame_work[k, j]
+                if run.frame_work is not None:
+                    out[cpu] = run.frame_work[k, j]
         return out
 
     def _round(self, dt_us: int, busy_us: np.ndarray, mhz: np.ndarray, inst: np.ndarray,

@@ -46,7 +46,7 @@ def _first_row(mask: pl.Series) -> int:
     return int(mask.arg_true()[0]) + 1
 
 
-def _to_int(col: pl.Series, dtype: pl.DataType, source: str) -> pl.Series:
+def _to_int(col: pl.Series, dtype: type[pl.DataType], source: str) -> pl.Series:
     """Cast one column to an integer dtype, refusing empty, non-integer or negative cells."""
     name = col.name
     if col.null_count():

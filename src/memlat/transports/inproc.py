@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 
 from memlat.errors import TransportError
+from memlat.scmi.message import Message
 from memlat.scmi.platform import Platform
 from memlat.scmi.smt import DEFAULT_AREA_SIZE, ChannelStatus, SmtArea
 from memlat.scmi.transport import Transport
@@ -36,8 +37,6 @@ class InProcessTransport(Transport):
 
     def send(self, message: bytes) -> None:
         """Write the command into the area and ring the platform's doorbell."""
-        from memlat.scmi.message import Message
-
         if not self.area.is_free:
             raise TransportError("inproc: channel busy (previous reply not consumed)")
         self.area.write_command(Message.from_bytes(message), interrupt=self.interrupt)

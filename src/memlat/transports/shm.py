@@ -34,6 +34,7 @@ import select
 import socket
 import struct
 import time
+from typing import Any
 
 from memlat.errors import DecodeError, TransportError
 from memlat.scmi.header import Header
@@ -171,7 +172,7 @@ class ShmTransport(Transport):
             ) from exc
         return sock
 
-    def _handshake(self, timeout_s: float) -> tuple[dict, list[int]]:
+    def _handshake(self, timeout_s: float) -> tuple[dict[str, Any], list[int]]:
         try:
             data, fds, _flags, _addr = socket.recv_fds(self._ctl, 4096, 4)
         except (OSError, TimeoutError) as exc:
@@ -282,6 +283,7 @@ class ShmTransport(Transport):
                     if fd == self._ctl.fileno():
                         self._check_peer()
                 if any(fd != self._ctl.fileno() for fd, _ev in events):
+                    assert self._p2a is not None  # only polled when a doorbell exists
                     self._p2a.clear()
                     if self.area.is_free:  # otherwise: spurious IRQ, ignored like Linux
                         return self._take_reply()

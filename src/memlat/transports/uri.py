@@ -14,6 +14,10 @@ from collections.abc import Callable
 from memlat.errors import ConfigError
 from memlat.scmi.platform import Platform
 from memlat.scmi.transport import Transport
+from memlat.transports.inproc import InProcessTransport
+from memlat.transports.raw import RawTransport
+from memlat.transports.shm import ShmTransport
+from memlat.transports.unix import UnixTransport
 
 SCHEMES = ("inproc", "unix", "shm", "raw")
 
@@ -44,19 +48,11 @@ def open_transport(uri: str, *, platform_factory: Callable[[], Platform] | None 
         if platform_factory is None:
             raise ConfigError("inproc needs a platform factory", source="--transport",
                               location=uri)
-        from memlat.transports.inproc import InProcessTransport
-
         return InProcessTransport(platform_factory(), **options)  # type: ignore[arg-type]
     if scheme == "unix":
-        from memlat.transports.unix import UnixTransport
-
         return UnixTransport(path, **options)  # type: ignore[arg-type]
     if scheme == "shm":
-        from memlat.transports.shm import ShmTransport
-
         return ShmTransport(path, **options)  # type: ignore[arg-type]
-    from memlat.transports.raw import RawTransport
-
     return RawTransport(path, **options)  # type: ignore[arg-type]
 
 

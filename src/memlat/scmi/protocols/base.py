@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from enum import IntEnum
 from typing import Self
 
-from memlat.errors import ScmiStatusError, TransportError
+from memlat.errors import TransportError
 from memlat.scmi.agent import Agent
 from memlat.scmi.platform import (
     DEVICE_ID,
@@ -32,7 +32,7 @@ from memlat.scmi.protocols.identity import (
     PLATFORM_AGENT_ID,
     PlatformIdentity,
 )
-from memlat.scmi.status import Status
+from memlat.scmi.status import ScmiStatusError, Status
 from memlat.wire import Reader, fixed_string, read_c_string, u32s
 
 BASE_VERSION = 0x0002_0000  # protocol.md §1.4: what an emulator should report
