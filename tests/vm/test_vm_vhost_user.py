@@ -17,6 +17,7 @@ import pytest
 from helpers_vm import chains, frames, place_chain
 
 from memlat.cpucp.boot import make_cpucp_platform
+from memlat.errors import TransportError
 from memlat.frontends import virtio
 from memlat.frontends.vhost_user import DEVICE_FEATURES, PROTOCOL_FEATURES, VhostUserFrontEnd
 from memlat.frontends.virtio import Request, VringAddr, decode_mem_table
@@ -226,3 +227,9 @@ def test_a_new_front_end_after_disconnect_starts_a_fresh_session(
             select.select([], [], [], 0.02)
         assert not backend.connected
     assert backend.connections == 2
+
+
+def test_unusable_socket_path_is_a_clear_error(tmp_path: Path) -> None:
+    platform, _ = make_cpucp_platform()
+    with pytest.raises(TransportError, match=r"missing/scmi.sock: cannot listen"):
+        VhostUserFrontEnd(platform, tmp_path / "missing" / "scmi.sock")

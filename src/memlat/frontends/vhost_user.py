@@ -168,7 +168,13 @@ class VhostUserFrontEnd(PollingFrontEnd):
         self.agent_id = agent_id
         self.messages = 0
         self.connections = 0
-        self._listener = listen_owner_only(self.path, 1)
+        try:
+            self._listener = listen_owner_only(self.path, 1)
+        except OSError as exc:
+            os.close(self._stop_r)
+            os.close(self._stop_w)
+            raise TransportError(f"vhost-user socket {self.path}: cannot listen "
+                                 f"({exc.strerror})") from exc
         self._conn: socket.socket | None = None
         self._session = Session()
         self._lock = threading.Lock()
