@@ -261,16 +261,23 @@ def run_vm(*, soc: str = "x1e80100", kernel: str | os.PathLike[str] | None = Non
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait()
+    compare_replies(result, pairs)
+    return result
+
+
+def compare_replies(result: VmResult, pairs: list[tuple[bytes, bytes]]) -> None:
+    """Match the guest's `MEMLAT-REPLY NNNN.bin <ns> <hex>` console lines with the
+    in-process (command, reply) pairs, in order; a missing reply is recorded as None."""
     replies = {}
     for line in result.console:
         if line.startswith("MEMLAT-REPLY "):
             parts = line.split()
             if len(parts) == 4 and parts[1].endswith(".bin") and parts[1][:-4].isdigit():
                 replies[int(parts[1][:-4])] = (bytes.fromhex(parts[3]), int(parts[2]))
+    result.compared = []
     for i, (cmd, expected) in enumerate(pairs, 1):
         got, ns = replies.get(i, (None, None))
         result.compared.append(Compared(i, cmd, expected, got, ns))
-    return result
 
 
 def _start_server(soc: str, sock: Path, logfile: Path,
@@ -326,7 +333,7 @@ def _boot(result: VmResult, cmd: list[str], timeout_s: float, work: Path,
                 raw, buf = buf.split(b"\n", 1)
                 line = raw.decode(errors="replace").rstrip("\r")
                 result.console.append(line)
-                done = _parse_line(result, line, time.monotonic() - t0)
+                done = parse_line(result, line, time.monotonic() - t0)
     finally:
         sel.close()
         if qemu.poll() is None:
@@ -340,8 +347,9 @@ def _boot(result: VmResult, cmd: list[str], timeout_s: float, work: Path,
         (work / "console.log").write_text("\n".join(result.console) + "\n")
 
 
-def _parse_line(result: VmResult, line: str, elapsed: float) -> bool:
-    """Record one console line; True once the guest said MEMLAT-DONE."""
+def parse_line(result: VmResult, line: str, elapsed: float) -> bool:
+    """Record one guest console line (elapsed: seconds since QEMU started); True once
+    the guest said MEMLAT-DONE."""
     tag, _, rest = line.partition(" ")
     if tag == "MEMLAT-UP":
         result.boot_s = elapsed
