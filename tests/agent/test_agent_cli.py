@@ -105,3 +105,21 @@ def test_devfreq_show_replays_a_trace(tmp_path: Path) -> None:
     assert "/sys/class/devfreq/ddr/trans_stat" in res.stdout
     assert "/sys/class/devfreq/llcc/" not in res.stdout
     assert "Total transition : " in res.stdout
+
+
+def test_devfreq_show_sm8550_l3_is_on_an_opp() -> None:
+    """Issue 12: `memlat devfreq show --soc sm8550 --bus l3` showed cur_freq 806000000
+    against the OPP 806400000 and a table without `*`; now cur_freq is an OPP and the
+    table marks it. --raw-votes shows the kernel's empty trans_stat read, explained."""
+    res = runner.invoke(app, ["devfreq", "show", "--soc", "sm8550", "--bus", "l3"])
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    opps = lines[lines.index("==> /sys/class/devfreq/l3/available_frequencies <==") + 1].split()
+    cur = lines[lines.index("==> /sys/class/devfreq/l3/cur_freq <==") + 1]
+    assert cur in opps
+    assert sum(line.startswith("*") for line in lines) == 1
+    res = runner.invoke(app, ["devfreq", "show", "--soc", "sm8550", "--bus", "l3",
+                              "--raw-votes"])
+    assert res.exit_code == 0, res.output
+    assert "trans_stat reads empty" in res.output
+    assert "Total transition" not in res.stdout

@@ -125,3 +125,97 @@ def test_not_supported_and_efbig() -> None:
     with pytest.raises(OSError) as info:
         render_trans_stat(big)
     assert info.value.errno == errno.EFBIG
+
+
+# -- the corners of drivers/devfreq/devfreq.c, one test each (docs/agent.md) -------------
+
+L3_HZ = [307_200_000, 403_200_000, 614_400_000, 806_400_000]
+
+
+def test_trans_stat_reads_empty_when_previous_freq_is_not_an_opp() -> None:
+    """devfreq.c trans_stat_show(): `if (!devfreq->stop_polling &&
+    devfreq_update_status(devfreq, devfreq->previous_freq)) return 0;` - a read of 0
+    bytes; devfreq_update_status() fails (-EINVAL from devfreq_get_freq_level) when
+    previous_freq is not in freq_table."""
+    dev = DevfreqDevice.create("l3", L3_HZ, 2, 307_200_000)
+    dev.record(806_000_000, 4)  # the whole-MHz vote, recorded raw (TRACK_REMOTE)
+    assert dev.stats.previous_freq == 806_000_000
+    assert dev.trans_stat(6) == ""
+    assert dev.files(8)["trans_stat"] == ""
+    assert dev.stats.time_in_state_ms == [4, 0, 0, 0]  # nothing charged after the vote
+
+
+def test_trans_stat_with_polling_stopped_skips_the_update() -> None:
+    """trans_stat_show(): with stop_polling set (devfreq_monitor_suspend) no update is
+    attempted, so the table is printed even for a non-OPP previous_freq, without `*`."""
+    dev = DevfreqDevice.create("l3", L3_HZ, 2, 307_200_000)
+    dev.record(806_000_000, 4)
+    dev.stop_polling = True
+    text = dev.trans_stat(10)
+    assert text.startswith("     From  :   To\n") and "*" not in text
+    assert dev.stats.time_in_state_ms == [4, 0, 0, 0]
+
+
+def test_user_requests_are_pm_qos_khz() -> None:
+    """min_freq_store(): `value / HZ_PER_KHZ` (round down); max_freq_store():
+    DIV_ROUND_UP(value, HZ_PER_KHZ), 0 -> PM_QOS_MAX_FREQUENCY_DEFAULT_VALUE (no limit).
+    min_freq_show()/max_freq_show() print get_freq_range()."""
+    dev = DevfreqDevice.create("l3", L3_HZ, 2, 307_200_000)
+    dev.store_min_freq(403_200_999)
+    dev.store_max_freq(614_400_001)
+    assert (dev.min_freq, dev.max_freq) == (403_200_000, 614_401_000)
+    files = dev.files(0)
+    assert (files["min_freq"], files["max_freq"]) == ("403200000\n", "614401000\n")
+    dev.store_max_freq(0)
+    dev.store_min_freq(0)
+    assert dev.freq_range() == (307_200_000, 806_400_000)
+
+
+def test_max_takes_precedence_over_min() -> None:
+    """devfreq_get_freq_range(): `if (*min_freq > *max_freq) *min_freq = *max_freq;`
+    ("max_freq takes precedence over min_freq"), after the PM QoS requests and the OPP
+    limits (scaling_min_freq / scaling_max_freq)."""
+    dev = DevfreqDevice.create("l3", L3_HZ, 2, 307_200_000)
+    dev.store_min_freq(806_400_000)
+    dev.store_max_freq(403_200_000)
+    assert dev.freq_range() == (403_200_000, 403_200_000)
+    dev.store_max_freq(0)
+    dev.store_min_freq(2_000_000_000)  # above every OPP: the OPP limit caps max
+    assert dev.freq_range() == (806_400_000, 806_400_000)
+
+
+def test_update_devfreq_clamps_and_does_not_snap() -> None:
+    """update_devfreq(): freq < min -> min, freq > max -> max (the min/max of
+    devfreq_get_freq_range); with the remote governor (TRACK_REMOTE, protocol.md §3.7)
+    profile->target() is skipped, so a clamp that is not an OPP is recorded as is."""
+    dev = DevfreqDevice.create("l3", L3_HZ, 2, 307_200_000)
+    dev.store_max_freq(700_000_000)
+    dev.record(806_400_000, 2)
+    assert dev.stats.previous_freq == 700_000_000
+    assert dev.trans_stat(4) == ""
+    dev.store_max_freq(0)
+    dev.store_min_freq(614_400_000)
+    dev.record(307_200_000, 6)
+    assert dev.stats.previous_freq == 614_400_000
+
+
+def test_cur_freq_shows_the_fresh_read_else_previous_freq() -> None:
+    """cur_freq_show(): get_cur_freq() when it succeeds, else previous_freq."""
+    dev = DevfreqDevice.create("l3", L3_HZ, 2, 307_200_000)
+    assert dev.files(0, cur_freq=614_400_000)["cur_freq"] == "614400000\n"
+    assert dev.files(0, cur_freq=None)["cur_freq"] == "307200000\n"
+
+
+@pytest.mark.parametrize(("freq", "upper", "expected"), [
+    (806_000_000, False, 806_400_000),    # ceil
+    (900_000_000, False, 806_400_000),    # above the top: -ERANGE -> floor
+    (806_000_000, True, 614_400_000),     # least upper bound: floor
+    (100_000_000, True, 307_200_000),     # below the bottom: -ERANGE -> ceil
+    (614_400_000, False, 614_400_000),    # an OPP is itself
+])
+def test_recommended_opp(freq: int, upper: bool, expected: int) -> None:
+    """devfreq.c devfreq_recommended_opp(): DEVFREQ_FLAG_LEAST_UPPER_BOUND -> floor else
+    ceil (dev_pm_opp_find_freq_floor/ceil), the other one when the first is -ERANGE."""
+    from memlat.agent.devfreq import recommended_opp
+
+    assert recommended_opp(L3_HZ, freq, upper_bound=upper) == expected

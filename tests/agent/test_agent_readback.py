@@ -109,3 +109,46 @@ def test_all_monitors_failing_records_nothing() -> None:
     assert llcc.failed_reads == 1
     assert llcc.device.stats.previous_freq == 300_000_000  # initial_freq kept
     assert not [t for t in gov.transitions if t.bus == "llcc"]
+
+
+def test_whole_mhz_l3_votes_land_on_opps() -> None:
+    """Issue 12: the sm8550/sm8650 L3 maps carry whole MHz (protocol.md §4.3), so the
+    firmware reports e.g. 806000 kHz against the 806400 kHz OPP. read() lands each value
+    as devfreq_recommended_opp() does for a lower bound (dev_pm_opp_find_freq_ceil,
+    floor above the top) - the DCVS ceiling of algorithm.md §2.5 - so every recorded
+    value is an OPP and trans_stat has its `*` row; bus.raw_hz keeps the firmware's."""
+    for soc in ("sm8550", "sm8650"):
+        session = open_session(soc=soc, source=StaircaseSource(hold=3))
+        check(session.probe())
+        gov = session.governor()
+        start = session.now_ms
+        raw_seen: set[int] = set()
+        for t in range(2, 401, 2):
+            session.advance_to(t)
+            gov.poll(t)
+            l3 = gov.bus("l3")
+            assert l3.device.stats.previous_freq in l3.device.stats.freq_table
+            assert l3.raw_hz is not None
+            raw_seen.add(l3.raw_hz)
+        table = set(gov.bus("l3").device.stats.freq_table)
+        assert raw_seen - table, f"{soc}: the firmware sent only OPPs; nothing was tested"
+        text = gov.bus("l3").device.trans_stat(session.now_ms)
+        assert sum(line.startswith("*") for line in text.splitlines()) == 1
+        assert sum(gov.bus("l3").device.stats.time_in_state_ms) == session.now_ms - start
+        session.close()
+
+
+def test_raw_votes_show_the_kernel_corner() -> None:
+    """snap_to_opp=False: the literal v8 client (Hz = kHz x 1000); devfreq records the
+    non-OPP value and trans_stat_show() returns an empty read."""
+    session = open_session(soc="sm8550", source=StaircaseSource(hold=3))
+    check(session.probe())
+    gov = session.governor()
+    gov.snap_to_opp = False
+    for t in range(2, 201, 2):
+        session.advance_to(t)
+        gov.poll(t)
+    l3 = gov.bus("l3").device
+    assert l3.stats.previous_freq not in l3.stats.freq_table
+    assert l3.trans_stat(session.now_ms) == ""
+    session.close()

@@ -52,7 +52,8 @@ HEADER = "window,cpu,dt_us,ev0,ev2,ev5\n"
     (HEADER + "0,0,4000,10,1.5,1\n", "column ev2, row 1", "not a non-negative integer"),
     (HEADER + "0,0,4000,10,abc,1\n", "column ev2, row 1", "not a non-negative integer"),
     (HEADER + "0,0,4000,10,,1\n", "column ev2, row 1", "empty cell"),
-    (HEADER + "1,0,4000,1,1,1\n0,0,4000,1,1,1\n", "column window, row 2", "out of order"),
+    (HEADER + "0,0,4000,1,1,1\n1,0,4000,1,1,1\n0,0,4000,1,1,1\n", "column window, row 3",
+     "out of order"),
     (HEADER + "0,0,4000,1,1,1\n0,12,4000,1,1,1\n", "column cpu, row 2", "unknown CPU 12"),
     (HEADER + "0,0,4000,1,1,1\n0,1,8000,1,1,1\n", "column dt_us, row 2", "inconsistent dt_us"),
     (HEADER + "0,1,4000,1,1,1\n0,1,4000,1,1,1\n", "column cpu, row 2", "appears twice"),
@@ -130,3 +131,81 @@ def test_frame_has_every_standard_column() -> None:
     df = trace_to_frame(CounterTrace(dt_us=np.zeros((1, 1), np.int64),
                                      deltas=np.zeros((1, 1, 9), np.uint64)))
     assert df.columns == ["window", "cpu", "dt_us", "ev0", "ev1", "ev2", "ev3", "ev5"]
+
+
+def test_cli_limits_match_the_library() -> None:
+    from memlat.cli import trace as cli_trace
+    from memlat.traces import validate
+
+    assert (cli_trace.MAX_WINDOWS, cli_trace.MAX_CPUS) == (validate.MAX_WINDOWS,
+                                                         validate.MAX_CPUS)
+
+
+# -- bounds (issue 17 item 3): window numbers dense from 0, limits named ------------------
+
+@pytest.mark.parametrize("window", ["20000000", "1000000000000"])
+def test_far_window_is_refused_before_any_allocation(tmp_path: Path, window: str) -> None:
+    path = tmp_path / "tiny.csv"
+    path.write_text(f"window,cpu,dt_us,ev0\n{window},11,1,0\n")  # the 45-byte trace
+    with pytest.raises(ConfigError) as info:
+        read_trace(path)
+    msg = str(info.value)
+    assert "column window, row 1" in msg and f"the first window is {window}" in msg
+
+
+def test_window_gap_is_refused_with_the_row(tmp_path: Path) -> None:
+    path = tmp_path / "gap.csv"
+    path.write_text("window,cpu,dt_us,ev0\n0,0,1,0\n2,0,1,0\n")
+    with pytest.raises(ConfigError, match=r"column window, row 2: window 2 follows window 0"):
+        read_trace(path)
+
+
+def test_limits_name_themselves_and_the_option(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("window,cpu,dt_us,ev0\n0,0,1,0\n1,1000000000,1,0\n")
+    with pytest.raises(ConfigError, match=r"row 2: unknown CPU 1000000000: the limit is 1024 "
+                                          r"CPUs \(raise it with --max-cpus\)"):
+        read_trace(path)
+    path.write_text("window,cpu,dt_us,ev0\n0,0,1,0\n1,0,1,0\n2,0,1,0\n")
+    with pytest.raises(ConfigError, match=r"row 3: window 2 exceeds the limit of 2 windows "
+                                          r"\(raise it with --max-windows\)"):
+        read_trace(path, max_windows=2)
+    assert read_trace(path, max_windows=3).windows == 3
+
+
+def test_parquet_is_read_in_batches_too(tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from memlat.traces import io as trace_io
+
+    trace = synth_trace(40, 5, seed=4)
+    path = tmp_path / "t.parquet"
+    trace_to_frame(trace).write_parquet(path, row_group_size=16)
+    monkeypatch.setattr(trace_io, "BATCH_ROWS", 9)
+    back = read_trace(path)
+    assert np.array_equal(back.deltas, trace.deltas) and np.array_equal(back.dt_us, trace.dt_us)
+
+
+def test_batches_give_the_same_trace_and_whole_file_rows(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows split across batches of 7 rows (6 CPUs a window) read as in one batch;
+    errors after the first batch still name the row in the whole file."""
+    from memlat.traces import io as trace_io
+
+    trace = synth_trace(30, 6, seed=2, idle_frac=0.0)
+    path = tmp_path / "t.csv"
+    write_trace(trace, path)
+    monkeypatch.setattr(trace_io, "BATCH_ROWS", 7)
+    back = read_trace(path)
+    assert np.array_equal(back.deltas, trace.deltas) and np.array_equal(back.dt_us, trace.dt_us)
+    info = trace_io.check_trace(path)
+    assert (info.rows, info.windows, info.ncpus) == (180, 30, 6)
+    lines = path.read_text().splitlines()
+    lines[8] = lines[7]  # row 8 repeats row 7: same window and CPU, across the boundary
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ConfigError, match=r"column cpu, row 8: CPU 0 appears twice in window 1"):
+        read_trace(path)
+    lines = path.read_text().splitlines()
+    lines[8] = lines[8].replace(",4000,", ",4001,", 1).replace("1,0,", "1,1,", 1)
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ConfigError, match=r"column dt_us, row 8: inconsistent dt_us in window 1"):
+        read_trace(path)

@@ -29,7 +29,9 @@ from memlat.qcom.ids import (
     ParamId,
     QcomMessage,
 )
+from memlat.scmi.header import Header
 from memlat.scmi.platform import CallContext, Platform
+from memlat.scmi.protocols.base_platform import make_platform
 from memlat.scmi.status import Status
 
 SET, GET = QcomMessage.SET_PARAM, QcomMessage.GET_PARAM
@@ -343,3 +345,42 @@ def test_any_get_payload_gets_a_documented_status(pid: int, body: bytes) -> None
     assert Status(status) in DOCUMENTED
     if status == Status.SUCCESS:
         assert len(values) in (4, 8)
+
+
+# -- through the Platform: Platform.state() sees the CPUCP -------------------------------
+def _platform_with(service: CpucpService) -> Platform:
+    platform = make_platform()
+    platform.register(service)
+    return platform
+
+
+def test_platform_state_covers_the_cpucp() -> None:
+    service = _programmed()
+    platform = _platform_with(service)
+    before = platform.state()
+    assert dict(before[2])[0x80] == service.snapshot()
+    command = Header(QcomMessage.SET_PARAM, 0x80, 3).to_bytes() + req(
+        ParamId.SAMPLE_MS, SampleMs(7).pack())
+    reply = platform.handle_bytes(command)
+    assert reply is not None and struct.unpack_from("<i", reply, 4)[0] == Status.SUCCESS
+    assert platform.state() != before  # a committed SET is visible to Platform.state()
+
+
+FUZZ_PLATFORM = _platform_with(_programmed(start=True))
+QCOM_IDS = st.sampled_from([int(m) for m in QcomMessage] + [0, 1, 2, 0x7F])
+
+
+@given(QCOM_IDS, st.integers(0, 15), PIDS, BODIES, st.sampled_from([V8, RFC]),
+       st.binary(max_size=130))
+def test_refused_qcom_commands_change_no_platform_state(
+        message_id: int, reserved: int, pid: int, body: bytes, algo: int, raw: bytes) -> None:
+    header = Header(message_id, 0x80, 1, reserved=reserved).to_bytes()
+    for payload in (encode_request(algo, pid, body), raw):
+        before = FUZZ_PLATFORM.state()
+        reply = FUZZ_PLATFORM.handle_bytes(header + payload)
+        assert reply is not None and reply[:4] == header
+        status = struct.unpack_from("<i", reply, 4)[0]
+        if reserved or len(payload) > FUZZ_PLATFORM.max_msg_size:
+            assert status == Status.PROTOCOL_ERROR
+        if status != Status.SUCCESS:
+            assert len(reply) == 8 and FUZZ_PLATFORM.state() == before

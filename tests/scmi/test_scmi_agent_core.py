@@ -12,13 +12,9 @@ from memlat.scmi.agent import DEFAULT_TIMEOUT_S, Agent, MessageSizeError
 from memlat.scmi.header import Header
 from memlat.scmi.message import Message
 from memlat.scmi.platform import Command, Platform, ProtocolHandler, Reply
-from memlat.scmi.protocols.base import (
-    QCOM_VENDOR,
-    BaseMessage,
-    discover,
-    make_platform,
-    protocol_version,
-)
+from memlat.scmi.protocols.base import QCOM_VENDOR, BaseMessage
+from memlat.scmi.protocols.base_agent import discover, protocol_version
+from memlat.scmi.protocols.base_platform import make_platform
 from memlat.scmi.protocols.identity import AgentIdentity, PlatformIdentity
 from memlat.scmi.status import ScmiStatusError, Status
 from memlat.scmi.transport import Transport

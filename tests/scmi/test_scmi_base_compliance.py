@@ -13,7 +13,7 @@ import pytest
 
 from memlat.scmi.platform import Command, ProtocolHandler, Reply
 from memlat.scmi.protocols.base import BaseMessage as M
-from memlat.scmi.protocols.base import make_platform
+from memlat.scmi.protocols.base_platform import make_platform
 from memlat.scmi.protocols.identity import AgentIdentity, PlatformIdentity
 from memlat.scmi.status import Status as S
 from memlat.wire import fixed_string, u32s

@@ -27,8 +27,8 @@ from memlat.scmi.protocols.base import (
     SetProtocolPermissionsRequest,
     ShortName,
     U32Value,
-    make_platform,
 )
+from memlat.scmi.protocols.base_platform import make_platform
 from memlat.scmi.smt import SmtArea
 from memlat.scmi.status import Status, to_linux_errno
 from memlat.transports.inproc import InProcessTransport

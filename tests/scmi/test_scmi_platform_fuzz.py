@@ -8,9 +8,11 @@ import struct
 from hypothesis import given
 from hypothesis import strategies as st
 
+from memlat.cpucp.service import CpucpService
 from memlat.scmi.header import Header, MessageType
+from memlat.scmi.message import Message
 from memlat.scmi.platform import Command, ProtocolHandler
-from memlat.scmi.protocols.base import make_platform
+from memlat.scmi.protocols.base_platform import make_platform
 from memlat.scmi.protocols.identity import AgentIdentity, PlatformIdentity
 from memlat.scmi.smt import SmtArea
 from memlat.scmi.status import Status
@@ -35,6 +37,7 @@ class _Raising(ProtocolHandler):
 def _platform():
     platform = make_platform(IDENTITY)
     platform.register(_Raising())
+    platform.register(CpucpService())  # 0x80: its snapshot is part of Platform.state()
     # some state to lose: agent 2 denied 0x80 and notifications on for agent 1
     platform.denied.add((2, 0x80))
     platform.handlers[0x10].notify_errors.add(1)
@@ -114,3 +117,38 @@ def test_non_command_types_are_refused() -> None:
     for kind in (MessageType.DELAYED_RESPONSE, MessageType.NOTIFICATION, MessageType.RESERVED):
         assert platform.handle_bytes(Header(0, 0x10, 1, kind).to_bytes()) is None
     assert platform.handle_bytes(b"\x00\x40\x00") is None
+
+
+def test_payload_over_the_channel_limit_is_protocol_error() -> None:
+    platform = _platform()
+    header = Header(0x9, 0x10, 4).to_bytes()  # SET_DEVICE_PERMISSIONS, 12-byte payload
+    allow_nothing = struct.pack("<3I", 2, 0, 0)
+    before = platform.state()
+    for size in (105, 4096, 16 << 20):  # 104 is Linux's SCMI_SHMEM_MAX_PAYLOAD_SIZE
+        data = header + allow_nothing + bytes(size - len(allow_nothing))
+        assert platform.handle_bytes(data, 1) == header + struct.pack("<i", -10)
+    assert platform.state() == before
+    # exactly 104 bytes reaches the handler (which wants 12: its own PROTOCOL_ERROR)
+    assert platform.handle_bytes(header + bytes(104), 1) == header + struct.pack("<i", -10)
+    assert platform.handle_bytes(header + allow_nothing, 1) == header + b"\0" * 4
+    assert platform.state() != before
+
+
+def test_oversized_command_in_an_smt_area_is_protocol_error() -> None:
+    platform = _platform()
+    area = SmtArea(bytearray(0x200))
+    area.reset()
+    area.write_command(Message(Header(0x0, 0x10, 5), bytes(200)))
+    platform.serve_area(area)
+    assert area.read_response().status == Status.PROTOCOL_ERROR
+
+
+def test_reserved_header_bits_are_protocol_error() -> None:
+    platform = _platform()
+    before = platform.state()
+    for reserved in range(1, 16):
+        header = Header(0x0, 0x10, 2, reserved=reserved).to_bytes()
+        assert platform.handle_bytes(header, 1) == header + struct.pack("<i", -10)
+    assert platform.state() == before
+    clean = Header(0x0, 0x10, 2).to_bytes()
+    assert platform.handle_bytes(clean, 1) == clean + struct.pack("<iI", 0, 0x20000)

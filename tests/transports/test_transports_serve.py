@@ -16,7 +16,7 @@ from memlat.frontends.fusemount import is_mounted
 from memlat.scmi.agent import Agent
 from memlat.scmi.message import Message
 from memlat.scmi.msgdump import exchange_lines
-from memlat.scmi.protocols.base import discover
+from memlat.scmi.protocols.base_agent import discover
 from memlat.transports import open_transport
 from memlat.transports.mailbox import MailboxTestTransport
 from memlat.transports.uri import parse_uri

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import stat
 import struct
@@ -24,6 +25,7 @@ from memlat.scmi.smt import OFF_LENGTH, SmtArea
 from memlat.transports.shm import (
     DOORBELLS,
     FILE_SIZE,
+    SEALS,
     ShmTransport,
     control_path,
 )
@@ -42,7 +44,7 @@ def test_round_trips_with_every_doorbell(short_tmp: Path, doorbell: str,
         for i in range(10):
             assert agent.call(TEST_PROTOCOL, MSG_ECHO, bytes([i]) * i) == bytes([i]) * i
         # the area holds the last reply laid out as protocol.md §1.5 says
-        area = SmtArea(bytearray(Path(path).read_bytes()[:0x200]))
+        area = SmtArea(bytearray(transport._mm[:0x200]))  # the agent's view of the memfd
         assert area.is_free
         assert area.flags == (1 if transport.interrupt else 0)
         assert area.length == 8 + 9
@@ -51,13 +53,16 @@ def test_round_trips_with_every_doorbell(short_tmp: Path, doorbell: str,
     assert not path.exists() and not Path(control_path(path)).exists()
 
 
-def test_files_are_owner_only_and_sized(short_tmp: Path) -> None:
+def test_socket_is_owner_only_and_memory_sealed_and_sized(short_tmp: Path) -> None:
     path = short_tmp / "ch"
     front = ShmFrontEnd(make_platform(), path).start()
     try:
-        assert os.stat(path).st_size == FILE_SIZE
-        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        assert not path.exists()  # the channel memory is a memfd, not a file
         assert stat.S_IMODE(os.stat(control_path(path)).st_mode) == 0o600
+        transport = ShmTransport(path)
+        assert os.fstat(transport._fd).st_size == FILE_SIZE
+        assert fcntl.fcntl(transport._fd, fcntl.F_GET_SEALS) & SEALS == SEALS
+        transport.close()
     finally:
         front.stop()
 

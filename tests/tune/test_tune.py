@@ -189,3 +189,27 @@ def test_tune_cli_writes_every_output_and_the_profile_reproduces_the_run(tmp_pat
     # a second tune into the same folder is refused without --force
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 2 and "not empty" in res.output
+
+
+def test_ctrl_c_keeps_what_was_found(tmp_path: Path) -> None:
+    """SIGINT after the first batch: exit 130, and the files cover the finished trials."""
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "memlat", "tune", "--only", "video,compute", "--duration",
+         "0.15", "--trials", "400", "--batch", "2", "--folds", "1", "--knobs", "ipm_ceil",
+         "--out", str(tmp_path / "out")],
+        stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "/400 trials" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=60) == 130, rest
+    assert "interrupted" in rest and "Traceback" not in rest
+    summary = json.loads((tmp_path / "out" / "tune.json").read_text())
+    assert summary["interrupted"] is True and 2 <= summary["trials"] < 400
+    assert (tmp_path / "out" / "tuned-profile.yaml").is_file()

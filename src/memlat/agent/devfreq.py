@@ -18,6 +18,37 @@ from pathlib import Path
 PAGE_SIZE = 4096  # sysfs buffer; trans_stat_show fails with -EFBIG at PAGE_SIZE - 1
 GOVERNOR_REMOTE = "remote"
 TIMER_NAMES = ("deferrable", "delayed")  # devfreq.c timer_name[]
+HZ_PER_KHZ = 1000  # PM QoS frequency requests are in kHz
+
+
+def find_freq_ceil(table: Sequence[int], freq: int) -> int | None:
+    """dev_pm_opp_find_freq_ceil(): the lowest OPP >= freq, or None (-ERANGE)."""
+    above = [f for f in table if f >= freq]
+    return min(above) if above else None
+
+
+def find_freq_floor(table: Sequence[int], freq: int) -> int | None:
+    """dev_pm_opp_find_freq_floor(): the highest OPP <= freq, or None (-ERANGE)."""
+    below = [f for f in table if f <= freq]
+    return max(below) if below else None
+
+
+def recommended_opp(table: Sequence[int], freq: int, *, upper_bound: bool = False) -> int:
+    """devfreq_recommended_opp(): the OPP a requested frequency lands on.
+
+    Without DEVFREQ_FLAG_LEAST_UPPER_BOUND `freq` is a lower bound: the ceiling OPP,
+    or the floor when none is above; with it (upper_bound) the floor, or the ceiling
+    when none is below. An empty table returns `freq` unchanged.
+    """
+    if not table:
+        return freq
+    first, second = (find_freq_floor, find_freq_ceil) if upper_bound else \
+        (find_freq_ceil, find_freq_floor)
+    found = first(table, freq)
+    if found is None:
+        found = second(table, freq)
+    assert found is not None
+    return found
 
 
 @dataclass
@@ -118,8 +149,9 @@ def _freq_list(freqs: Iterable[int]) -> str:
 class DevfreqDevice:
     """One bus as a devfreq device driven by the remote governor (protocol.md §3.7).
 
-    min_freq/max_freq are the local PM-QoS clamps in Hz (None: the OPP range); they
-    clamp the recorded value only, nothing is sent to the firmware.
+    min_freq/max_freq are the user's PM QoS requests in Hz (None: no request), as
+    `min_freq_store()`/`max_freq_store()` leave them (see store_min_freq); they clamp
+    the recorded value only, nothing is sent to the firmware.
     """
 
     name: str
@@ -139,39 +171,66 @@ class DevfreqDevice:
                              last_update_ms=now_ms)
         return cls(name, stats, polling_ms)
 
+    def store_min_freq(self, value_hz: int) -> None:
+        """min_freq_store(): the request is kept in kHz, rounded down; 0 removes it."""
+        self.min_freq = (value_hz // HZ_PER_KHZ) * HZ_PER_KHZ or None
+
+    def store_max_freq(self, value_hz: int) -> None:
+        """max_freq_store(): kHz rounded up (DIV_ROUND_UP) so the interval never shrinks;
+        0 means no limit (PM_QOS_MAX_FREQUENCY_DEFAULT_VALUE)."""
+        self.max_freq = -(-value_hz // HZ_PER_KHZ) * HZ_PER_KHZ if value_hz else None
+
     def freq_range(self) -> tuple[int, int]:
-        """devfreq_get_freq_range(): the OPP range narrowed by the user clamps."""
+        """devfreq_get_freq_range(): the OPP table's range (whichever order it is in),
+        narrowed by the PM QoS requests, then by the OPP interface limits (the enabled
+        OPPs: the whole table here); when min > max, max takes precedence."""
         table = self.stats.freq_table
-        lo, hi = (table[0], table[-1]) if table else (0, 0)
+        lo, hi = (min(table), max(table)) if table else (0, 0)
         if self.min_freq is not None:
             lo = max(lo, self.min_freq)
         if self.max_freq is not None:
             hi = min(hi, self.max_freq)
-        return lo, hi
+        if table:
+            lo, hi = max(lo, min(table)), min(hi, max(table))  # scaling_min/max_freq
+        return min(lo, hi), hi
 
     def record(self, freq: int, now_ms: int) -> bool:
         """update_devfreq() with TRACK_REMOTE: clamp, account, remember; True on a change.
 
-        A frequency that is not an OPP is still remembered (the kernel logs "Couldn't
-        update frequency transition information" and skips the statistics).
+        The value is clamped to freq_range() (below min -> min, above max -> max) and,
+        as the remote governor skips profile->target(), not snapped to an OPP: a value
+        that is not an OPP is still remembered (the kernel logs "Couldn't update
+        frequency transition information" and skips the statistics).
         """
         lo, hi = self.freq_range()
-        freq = min(max(freq, lo), hi)
+        if freq < lo:
+            freq = lo
+        if freq > hi:
+            freq = hi
         old = self.stats.previous_freq
         self.stats.update_status(freq, now_ms)
         self.stats.previous_freq = freq
         return freq != old
 
     def trans_stat(self, now_ms: int) -> str:
-        """Reading trans_stat: bring time-in-state up to now, then render."""
-        if self.stats.max_state and not self.stop_polling:
-            self.stats.update_status(self.stats.previous_freq, now_ms)
+        """Reading trans_stat, as trans_stat_show() does.
+
+        "Not Supported." without OPPs; unless polling is stopped, first
+        devfreq_update_status(previous_freq) brings time-in-state up to now, and when
+        that fails (previous_freq is not an OPP) the read is empty (it returns 0).
+        """
+        if not self.stats.max_state:
+            return render_trans_stat(self.stats)
+        if not self.stop_polling and self.stats.update_status(self.stats.previous_freq,
+                                                              now_ms):
+            return ""
         return render_trans_stat(self.stats)
 
     def files(self, now_ms: int, cur_freq: int | None = None) -> dict[str, str]:
         """The sysfs attribute files, name -> content (target_freq omitted: -EINVAL).
 
-        cur_freq: what a fresh get_cur_freq returned (None: the recorded value).
+        cur_freq: what a fresh get_cur_freq returned; None (the read failed) shows
+        previous_freq, as cur_freq_show() does. trans_stat may be "" (an empty read).
         """
         lo, hi = self.freq_range()
         cur = self.stats.previous_freq if cur_freq is None else cur_freq

@@ -24,7 +24,7 @@ carry on (`on_error="continue"`); either policy can be chosen explicitly.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from memlat.config.model import ALL_GROUPS, SocConfig
@@ -34,7 +34,8 @@ from memlat.qcom.dialect import Dialect, ErrorPolicy
 from memlat.qcom.ids import PROTOCOL_ID, PROTOCOL_VERSION, ParamId, QcomMessage
 from memlat.qcom.request import request
 from memlat.scmi.agent import Agent, Exchange
-from memlat.scmi.protocols.base import discover as base_discover
+from memlat.scmi.protocols.base import QCOM_VENDOR
+from memlat.scmi.protocols.base_agent import discover as base_discover
 from memlat.scmi.status import ScmiStatusError, Status
 
 PROTOCOL_VERSION_MSG = 0x0
@@ -132,9 +133,10 @@ class ProbeResult:
         if self.ok:
             return f"probe ok: {sent}/{len(self.messages)} commands, firmware running"
         first = self.failure.describe() if self.failure else "; ".join(self.notes)
+        tail = f" ({MAY_BE_RUNNING})" if self.state == "unknown" else ""
         return (f"probe {'incomplete' if self.failures else 'failed'}: {first}; "
                 f"{sent}/{len(self.messages)} commands sent, "
-                f"{len(self.failures)} failed; firmware {self.state}")
+                f"{len(self.failures)} failed; firmware {self.state}{tail}")
 
 
 # ---- building the sequence ------------------------------------------------------------
@@ -194,9 +196,13 @@ def default_policy(dialect: Dialect | str) -> ErrorPolicy:
 
 
 def probe(agent: Agent, soc: SocConfig, dialect: Dialect | str = Dialect.V8, *,
-          on_error: ErrorPolicy | None = None, discover: bool = True) -> ProbeResult:
+          on_error: ErrorPolicy | None = None, discover: bool = True,
+          reconnect: Callable[[], Agent] | None = None) -> ProbeResult:
     """Discover, check 0x80's version, send the sequence; never raises on a refusal.
 
+    `reconnect` opens a fresh agent on the same platform: when the connection is lost
+    after START_TIMER was sent, the probe uses it once to deliver STOP_TIMER; without it
+    (or if that fails too) the result says the platform may still be running.
     Returns a ProbeResult; `check(result)` raises ProbeError when it did not succeed.
     """
     d = Dialect(dialect)
@@ -217,9 +223,12 @@ def probe(agent: Agent, soc: SocConfig, dialect: Dialect | str = Dialect.V8, *,
             if policy == "abort":
                 break
         if result.failures and policy == "abort":
-            result.state = _undo(agent, d, result, started)
+            result.state = _undo(agent, d, result, started, reconnect)
         else:
             result.state = "running" if _started_ok(result) else "not-started"
+            if result.state == "not-started" and _start_lost(result):
+                result.state = "unknown"
+                result.notes.append(MAY_BE_RUNNING)
     finally:
         result.exchanges = agent.log[first_log:]
     return result
@@ -237,23 +246,43 @@ def _prelude(agent: Agent, d: Dialect, result: ProbeResult, discover: bool) -> b
     if discover:
         try:
             info = base_discover(agent)
-        except (ScmiStatusError, TransportError, DecodeError) as exc:
+        except TransportError as exc:
+            result.notes.append(f"base discovery failed: transport error: {exc}")
+            return False
+        except (ScmiStatusError, DecodeError) as exc:
             result.notes.append(f"base discovery failed: {exc}")
             return False
-        protocols = getattr(info, "protocols", None)
-        if protocols is not None and PROTOCOL_ID not in protocols:
-            result.notes.append(f"platform does not advertise protocol {PROTOCOL_ID:#x} "
-                                f"(protocols {[hex(p) for p in protocols]})")
+        protocols = info.protocols
+        if PROTOCOL_ID not in protocols:
+            if info.transport_errors:  # the list is empty because the transport failed
+                result.notes.append(f"base discovery failed: transport error: "
+                                    f"{info.transport_errors[0]}")
+            else:
+                result.notes.append(f"platform does not advertise protocol {PROTOCOL_ID:#x} "
+                                    f"(protocols {[hex(p) for p in protocols]})")
+            return False
+        if not info.instantiable(PROTOCOL_ID, QCOM_VENDOR):
+            # Linux binds a vendor protocol by the vendor name DISCOVER_VENDOR gave
+            # (driver.c scmi_vendor_protocol_lookup: case-insensitive key on vendor_id)
+            result.notes.append(
+                f"platform vendor {info.vendor!r} is not {QCOM_VENDOR!r}: Linux would not "
+                f"bind vendor protocol {PROTOCOL_ID:#x} (vendor protocols bind by vendor "
+                "name, case-insensitive); not probing")
             return False
     try:
         reply = agent.xfer(PROTOCOL_ID, PROTOCOL_VERSION_MSG, rx_size=4)
     except TransportError as exc:
         result.notes.append(f"PROTOCOL_VERSION({PROTOCOL_ID:#x}) failed: {exc}")
         return False
-    if reply.status != Status.SUCCESS or len(reply.values) < 4:
+    if reply.status != Status.SUCCESS:
         result.notes.append(f"PROTOCOL_VERSION({PROTOCOL_ID:#x}) failed: "
                             f"{Status.describe(reply.status)}")
         return not d.rules.version_mismatch_fatal  # the RFC only logs it (protocol.md §4.1)
+    if len(reply.values) < 4:
+        result.notes.append(
+            f"PROTOCOL_VERSION({PROTOCOL_ID:#x}): protocol error: SUCCESS reply without its "
+            f"u32 version field ({len(reply.values)} value bytes after the status, need 4)")
+        return not d.rules.version_mismatch_fatal
     (result.version,) = struct.unpack_from("<I", reply.values)
     if result.version != PROTOCOL_VERSION:
         note = (f"protocol {PROTOCOL_ID:#x} version {result.version:#x}, expected "
@@ -283,14 +312,44 @@ def _started_ok(result: ProbeResult) -> bool:
             and last.status == Status.SUCCESS)
 
 
-def _undo(agent: Agent, d: Dialect, result: ProbeResult, started: bool) -> str:
-    """After an abort: STOP_TIMER if START_TIMER was sent; returns the end state."""
+MAY_BE_RUNNING = ("the platform may still be running its sampling loop: START_TIMER was "
+                  "sent but its outcome and STOP_TIMER could not be confirmed")
+
+
+def _start_lost(result: ProbeResult) -> bool:
+    """START_TIMER went out and its reply was lost to a transport error."""
+    return any(ex.message_id == QcomMessage.START_ACTIVITY and ex.error is not None
+               and ex.token >= 0 for ex in result.sequence)
+
+
+def _undo(agent: Agent, d: Dialect, result: ProbeResult, started: bool,
+          reconnect: Callable[[], Agent] | None = None) -> str:
+    """After an abort: STOP_TIMER if START_TIMER was sent; returns the end state.
+
+    A STOP_TIMER lost to a transport error is retried once on a new connection from
+    `reconnect`; if it still does not succeed the state is "unknown" with a plain note.
+    """
     if not started:
         return "not-started" if result.sequence else "unprogrammed"
     stop = stop_message(d, len(result.messages) + 1)
     exchange = _send(agent, stop, result)
+    if exchange.error is not None and reconnect is not None:
+        try:
+            fresh = reconnect()
+        except (TransportError, OSError) as exc:
+            result.notes.append(f"reconnect to send STOP_TIMER failed: {exc}")
+        else:
+            try:
+                exchange = _send(fresh, stop, result)
+                result.notes.append("connection lost after START_TIMER; STOP_TIMER sent on "
+                                    "a new connection")
+            finally:
+                fresh.close()
     result.stop_exchange = exchange
-    return "stopped" if exchange.status == Status.SUCCESS else "unknown"
+    if exchange.status == Status.SUCCESS:
+        return "stopped"
+    result.notes.append(MAY_BE_RUNNING)
+    return "unknown"
 
 
 def iter_qcom(exchanges: list[Exchange]) -> Iterator[Exchange]:

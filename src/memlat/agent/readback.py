@@ -10,6 +10,17 @@ client had no readback; we poll it the same way (with its 128-byte rx_size).
 
 Each successful read goes through `DevfreqDevice.record` (devfreq.py), which does the
 kernel's trans_stat accounting; every change is also kept in `transitions`.
+
+Decision (issue 12) - votes land on OPPs. The map rows carry memory frequencies in
+whole MHz on the wire (protocol.md §4.3: v2 = mem kHz / 1000), so a monitor votes, and
+GET_CUR_FREQ reports, e.g. 806000 kHz where the L3 ladder has 806400 kHz (sm8550,
+sm8650). The firmware's DCVS layer runs the bus at the first table entry >= the vote
+(algorithm.md §2.5), which is what devfreq_recommended_opp() (devfreq.c) picks for a
+lower-bound request: dev_pm_opp_find_freq_ceil(), falling back to
+dev_pm_opp_find_freq_floor() above the top OPP. `read()` applies it, so cur_freq and
+trans_stat show the OPP the bus runs at; the value the firmware sent stays in
+`Bus.raw_hz`. `snap_to_opp=False` keeps the literal v8 client (Hz = kHz x 1000), for
+which devfreq then shows a non-OPP cur_freq and an empty trans_stat read.
 """
 
 from __future__ import annotations
@@ -18,7 +29,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from memlat.agent.devfreq import DevfreqDevice
+from memlat.agent.devfreq import DevfreqDevice, recommended_opp
 from memlat.config.model import Group, SocConfig
 from memlat.errors import TransportError
 from memlat.qcom.codec import FreqReply, ScalarMsg
@@ -58,6 +69,7 @@ class Bus:
     monitor_khz: list[int | None]
     warned: set[int] = field(default_factory=set)
     failed_reads: int = 0
+    raw_hz: int | None = None  # the last bus value as the firmware reported it
 
     @property
     def name(self) -> str:
@@ -80,11 +92,15 @@ class RemoteGovernor:
     next_poll_ms: int
     transitions: list[Transition] = field(default_factory=list)
     gets: int = 0
+    snap_to_opp: bool = True
 
     @classmethod
     def create(cls, agent: Agent, soc: SocConfig, dialect: Dialect | str = Dialect.V8,
-               now_ms: int = 0) -> RemoteGovernor:
-        """One devfreq device per group; initial_freq = min kHz x 1000 (level groups: 0)."""
+               now_ms: int = 0, *, snap_to_opp: bool = True) -> RemoteGovernor:
+        """One devfreq device per group; initial_freq = min kHz x 1000 (level groups: 0).
+
+        snap_to_opp: land each read on an OPP (module docstring), else report it raw.
+        """
         d = Dialect(dialect)
         polling = polling_interval_ms(soc.sample_ms)
         buses = []
@@ -92,7 +108,7 @@ class RemoteGovernor:
             initial = 0 if g.is_level else g.min_value * 1000
             dev = DevfreqDevice.create(g.name, g.opp_hz(), polling, initial, now_ms)
             buses.append(Bus(g, dev, [None] * len(g.monitors)))
-        return cls(agent, d, polling, buses, now_ms + polling)
+        return cls(agent, d, polling, buses, now_ms + polling, snap_to_opp=snap_to_opp)
 
     def bus(self, name: str) -> Bus:
         """The bus called `name` (ddr, llcc, ddr-qos or ddr_qos)."""
@@ -118,7 +134,11 @@ class RemoteGovernor:
         return FreqReply.unpack(reply.values).value
 
     def read(self, bus: Bus) -> int | None:
-        """get_cur_freq of one bus (Hz), or None when every monitor failed."""
+        """get_cur_freq of one bus (Hz), or None when every monitor failed.
+
+        With snap_to_opp the value is devfreq_recommended_opp(value, lower bound) on
+        the bus's OPP table; the firmware's value is kept in bus.raw_hz.
+        """
         values: list[int] = []
         for idx in range(len(bus.group.monitors)):
             value = self.get_cur_freq(bus.group.hw_type, idx)
@@ -133,8 +153,13 @@ class RemoteGovernor:
             bus.failed_reads += 1
             return None
         if bus.group.is_level:
-            return LEVEL_HIGH_HZ if any(values) else LEVEL_LOW_HZ
-        return max(values) * 1000
+            hz = LEVEL_HIGH_HZ if any(values) else LEVEL_LOW_HZ
+        else:
+            hz = max(values) * 1000
+        bus.raw_hz = hz
+        if self.snap_to_opp:
+            hz = recommended_opp(bus.device.stats.freq_table, hz)
+        return hz
 
     # -- polling ------------------------------------------------------------------------
     def poll(self, now_ms: int) -> list[Transition]:

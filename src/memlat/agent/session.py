@@ -8,6 +8,7 @@ the caller can advance platform time; other URIs reach a platform elsewhere
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,9 @@ class Session:
     service: CpucpService | None = None  # the in-process CPUCP, when transport is inproc
     platform: Platform | None = None
     result: ProbeResult | None = None
+    #: opens a new agent on the same platform (None for inproc): the probe's one retry
+    #: of STOP_TIMER after a lost connection
+    reconnect: Callable[[], Agent] | None = None
 
     @property
     def now_ms(self) -> int:
@@ -48,7 +52,8 @@ class Session:
 
     def probe(self, on_error: ErrorPolicy | None = None) -> ProbeResult:
         """Run the probe (memlat.agent.probe.probe) and keep its result."""
-        self.result = probe(self.agent, self.soc, self.dialect, on_error=on_error)
+        self.result = probe(self.agent, self.soc, self.dialect, on_error=on_error,
+                            reconnect=self.reconnect)
         return self.result
 
     def advance_to(self, t_ms: int) -> None:
@@ -97,4 +102,8 @@ def open_session(*, soc: str | SocConfig | None = None, dts: Path | str | None =
         platform, service = make_cpucp_platform(cfg.hardware(), clock=clock, source=source)
         return Session(cfg, d, make_agent(InProcessTransport(platform), d), clock, service,
                        platform)
-    return Session(cfg, d, make_agent(open_transport(transport), d))
+
+    def reconnect() -> Agent:
+        return make_agent(open_transport(transport), d)
+
+    return Session(cfg, d, make_agent(open_transport(transport), d), reconnect=reconnect)

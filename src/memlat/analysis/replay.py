@@ -70,10 +70,10 @@ def replay_frame(config: GovernorConfig, votes: np.ndarray) -> pl.DataFrame:
 
 
 def replay(soc: str, trace_path: Path, out_path: Path, *, use_numba: bool = False,
-           perf_events: Path | None = None) -> pl.DataFrame:
+           perf_events: Path | None = None, fmt: str = "auto") -> pl.DataFrame:
     """Run SoC `soc`'s governor over the trace file and write the votes CSV."""
     config = governor_config_for_soc(soc)
-    trace = read_trace(trace_path, ncpus=config.ncpus,
+    trace = read_trace(trace_path, fmt=fmt, ncpus=config.ncpus,
                        required_counters=required_counters(config),
                        perf_events=load_event_table(perf_events) if perf_events else None)
     result = run_trace(config, trace, use_numba=use_numba)

@@ -333,11 +333,14 @@ class TuneOptions:
     dask_scheduler: str | None = None
 
 
-def run_study(opts: TuneOptions, ctx: _Context, name: str, train: Sequence[str],
+def run_study(opts: TuneOptions, ctx: _Context, result: StudyResult,
               base: dict[str, Baseline], pool: Executor | None,
               on_trial: Callable[[StudyResult], None] | None = None) -> StudyResult:
-    """Tune on the `train` workloads until `opts.trials` trials exist in study `name`
-    (resuming a stored one). KeyboardInterrupt stops after telling what was finished."""
+    """Tune on `result.train` until `opts.trials` trials exist in study `result.name`
+    (resuming a stored one), keeping `result` current after every batch.
+    KeyboardInterrupt propagates after the finished trials were told and `result`
+    refreshed, so the caller keeps what was found."""
+    name, train = result.name, result.train
     sampler = optuna.samplers.TPESampler(seed=opts.seed, multivariate=True,
                                          n_startup_trials=min(20, max(4, opts.trials // 5)))
     study = optuna.create_study(study_name=name, storage=opts.storage, sampler=sampler,
@@ -348,7 +351,6 @@ def run_study(opts: TuneOptions, ctx: _Context, name: str, train: Sequence[str],
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         study.tell(t.number, state=optuna.trial.TrialState.FAIL)  # left by an interrupt
     batch = max(1, opts.batch)
-    result = StudyResult(name, tuple(train), [], None)
     try:
         while True:
             finished = [t for t in study.get_trials(deepcopy=False)
@@ -461,8 +463,13 @@ def _pool(opts: TuneOptions) -> Iterator[Executor | None]:
         finally:
             client.close()
     elif opts.workers > 1:
-        with ProcessPoolExecutor(max_workers=opts.workers) as pool:
+        pool = ProcessPoolExecutor(max_workers=opts.workers)
+        try:
             yield pool
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)  # Ctrl-C: do not wait for them
+            raise
+        pool.shutdown()
     else:
         yield None
 
@@ -482,19 +489,20 @@ def tune(opts: TuneOptions, workloads: Sequence[Workload],
     names = [w.name for w in workloads]
     folds: list[FoldResult] = []
     interrupted = False
-    with _pool(opts) as pool:
-        mapper = pool.map if pool is not None else map
-        base = baselines(ctx, names, mapper)
-        final = StudyResult(f"{opts.study_prefix}-all", tuple(names), [], None)
-        try:
+    final = StudyResult(f"{opts.study_prefix}-all", tuple(names), [], None)
+    base: dict[str, Baseline] = {}
+    try:
+        with _pool(opts) as pool:
+            base = baselines(ctx, names, pool.map if pool is not None else map)
             for i, (train, held) in enumerate(split_folds(names, opts.folds, opts.seed)):
-                name = f"{opts.study_prefix}-fold{i}"
-                study = run_study(opts, ctx, name, train, base, pool, _named(on_trial, name))
+                study = StudyResult(f"{opts.study_prefix}-fold{i}", train, [], None)
+                run_study(opts, ctx, study, base, pool, _named(on_trial, study.name))
                 folds.append(FoldResult(study, held, _held_out(ctx, study, held, base)))
-            final = run_study(opts, ctx, f"{opts.study_prefix}-all", names, base, pool,
-                              _named(on_trial, f"{opts.study_prefix}-all"))
-        except KeyboardInterrupt:
-            interrupted = True
+            run_study(opts, ctx, final, base, pool, _named(on_trial, final.name))
+    except KeyboardInterrupt:
+        if not base:  # nothing to report before the baselines exist
+            raise
+        interrupted = True
     tuned = apply(stock, final.best.params) if final.best is not None else None
     return TuneResult(opts, stock, base, folds, final, tuned, interrupted)
 

@@ -15,6 +15,7 @@ SUITES: dict[str, str] = {
     "governor": "memlat.bench.governor:run",
     "transports": "memlat.bench.transports:run",
     "sim": "memlat.bench.sim:run",
+    "faults": "memlat.bench.faults:run",
 }
 
 

@@ -36,6 +36,11 @@ def show(
                                       "default: a synthetic CPU-frequency staircase."),
     out: Path | None = typer.Option(None, "--out", help="Also write <out>/<bus>/<file>."),
     bus: list[str] = typer.Option(None, "--bus", help="Only these buses (ddr, llcc, ...)."),
+    fmt: str = typer.Option("auto", "--format",
+                            help="--trace format: auto (detected), csv, parquet, perf."),
+    raw: bool = typer.Option(False, "--raw-votes",
+                             help="Record the firmware's values as sent (Hz = kHz x 1000), "
+                             "not landed on an OPP (see docs/agent.md)."),
 ) -> None:
     """Probe the emulated platform, poll it for --duration-ms, print each bus's files."""
     from memlat.agent.devfreq import write_tree
@@ -48,7 +53,7 @@ def show(
         if trace is not None:
             from memlat.traces.io import read_trace
 
-            source = TraceSource(read_trace(trace))
+            source = TraceSource(read_trace(trace, fmt=fmt))
         session = open_session(soc=soc, dialect=dialect, source=source)
         result = session.probe()
     except MemlatError as exc:
@@ -58,6 +63,7 @@ def show(
         typer.echo(f"memlat devfreq: {result.summary()}", err=True)
         raise typer.Exit(1)
     gov = session.governor()
+    gov.snap_to_opp = not raw
     start = session.now_ms
     gov.run(session.advance_to, start + duration_ms)
     now = session.now_ms
@@ -69,6 +75,10 @@ def show(
         for fname, text in dev.files(now, cur_freq=gov.read(b)).items():
             typer.echo(f"==> /sys/class/devfreq/{dev.name}/{fname} <==")
             typer.echo(text, nl=False)
+            if fname == "trans_stat" and not text:
+                typer.echo(f"memlat devfreq: {dev.name}/trans_stat reads empty: previous_freq "
+                           f"{dev.stats.previous_freq} Hz is not an OPP, so "
+                           "devfreq_update_status() fails in trans_stat_show()", err=True)
         typer.echo("")
     if out is not None:
         write_tree(devices, out, now)

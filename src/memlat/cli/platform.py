@@ -25,7 +25,8 @@ def register(app: typer.Typer) -> None:
     def serve_cmd(
         soc: str = typer.Option("x1e80100", "--soc", help="SoC profile of the emulated CPUCP."),
         unix: str = typer.Option(None, "--unix", help="Serve framed SCMI on this Unix socket."),
-        shm: str = typer.Option(None, "--shm", help="Serve an SMT shared-memory channel file."),
+        shm: str = typer.Option(None, "--shm", help="Serve an SMT shared-memory channel "
+                                "(a sealed memfd) through the control socket PATH.ctl."),
         raw_fuse: str = typer.Option(None, "--raw-fuse",
                                      help="Mount a Linux SCMI raw-mode tree (FUSE) here."),
         mailbox_fuse: str = typer.Option(None, "--mailbox-fuse",

@@ -18,13 +18,15 @@ def register(app: typer.Typer) -> None:
         events: Path | None = typer.Option(None, "--events",
                                            help="YAML table extending perf event names."),
         numba: bool = typer.Option(False, "--numba", help="Use the numba kernel."),
+        fmt: str = typer.Option("auto", "--format",
+                                help="Trace format: auto (detected), csv, parquet, perf."),
     ) -> None:
         """Replay a counter trace through the emulated firmware governor."""
         from memlat.analysis.replay import replay
         from memlat.errors import MemlatError
 
         try:
-            frame = replay(soc, trace, out, use_numba=numba, perf_events=events)
+            frame = replay(soc, trace, out, use_numba=numba, perf_events=events, fmt=fmt)
         except MemlatError as exc:
             typer.echo(f"memlat replay: {exc}", err=True)
             raise typer.Exit(2) from exc

@@ -6,6 +6,10 @@ from pathlib import Path
 
 import typer
 
+# the defaults of memlat.traces.validate (not imported: keeps the CLI start-up light)
+MAX_WINDOWS = 50_000_000
+MAX_CPUS = 1024
+
 
 def register(app: typer.Typer) -> None:
     """Add the `memlat trace` command group to `app`."""
@@ -17,6 +21,8 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"memlat trace: {exc}", err=True)
         raise typer.Exit(2) from exc
 
+    fmt_help = "Input format: auto (detected, and the reason printed), csv, parquet, perf."
+
     @trace_app.command("convert")
     def convert(
         src: Path = typer.Argument(..., help="CSV, Parquet or perf stat -I -x, -A output."),
@@ -26,18 +32,25 @@ def register(app: typer.Typer) -> None:
         ignore_unknown: bool = typer.Option(False, "--ignore-unknown",
                                             help="Skip perf events not in the table."),
         ncpus: int | None = typer.Option(None, "--ncpus", help="Refuse CPUs >= this."),
+        fmt: str = typer.Option("auto", "--format", help=fmt_help),
+        max_windows: int = typer.Option(MAX_WINDOWS, "--max-windows", min=1,
+                                        help="Refuse traces with more windows."),
+        max_cpus: int = typer.Option(MAX_CPUS, "--max-cpus", min=1,
+                                     help="Refuse CPU numbers >= this (without --ncpus)."),
     ) -> None:
-        """Convert a trace between CSV, Parquet and perf stat output (auto-detected)."""
+        """Convert a trace between CSV, Parquet and perf stat output."""
         from memlat.errors import MemlatError
-        from memlat.traces import load_event_table, read_trace, write_trace
+        from memlat.traces import load_event_table, load_trace, write_trace
 
         try:
             table = load_event_table(events) if events else None
-            trace = read_trace(src, ncpus=ncpus, perf_events=table,
-                               ignore_unknown_events=ignore_unknown)
+            trace, info = load_trace(src, fmt=fmt, ncpus=ncpus, perf_events=table,
+                                     ignore_unknown_events=ignore_unknown,
+                                     max_windows=max_windows, max_cpus=max_cpus)
             write_trace(trace, dst)
         except MemlatError as exc:
             fail(exc)
+        typer.echo(info.describe(), err=True)
         typer.echo(f"{trace.windows} windows x {trace.ncpus} CPUs -> {dst}", err=True)
 
     @trace_app.command("synth")
@@ -69,13 +82,26 @@ def register(app: typer.Typer) -> None:
     def check(
         src: Path = typer.Argument(..., help="Trace file to validate."),
         ncpus: int | None = typer.Option(None, "--ncpus", help="Refuse CPUs >= this."),
+        fmt: str = typer.Option("auto", "--format", help=fmt_help),
+        events: Path | None = typer.Option(None, "--events",
+                                           help="YAML table extending perf event names."),
+        ignore_unknown: bool = typer.Option(False, "--ignore-unknown",
+                                            help="Skip perf events not in the table."),
+        max_windows: int = typer.Option(MAX_WINDOWS, "--max-windows", min=1,
+                                        help="Refuse traces with more windows."),
+        max_cpus: int = typer.Option(MAX_CPUS, "--max-cpus", min=1,
+                                     help="Refuse CPU numbers >= this (without --ncpus)."),
     ) -> None:
-        """Validate a trace file and print its shape."""
+        """Validate a trace file (streamed, nothing kept) and print its shape."""
         from memlat.errors import MemlatError
-        from memlat.traces import read_trace
+        from memlat.traces import check_trace, load_event_table
 
         try:
-            trace = read_trace(src, ncpus=ncpus)
+            table = load_event_table(events) if events else None
+            info = check_trace(src, fmt=fmt, ncpus=ncpus, perf_events=table,
+                               ignore_unknown_events=ignore_unknown,
+                               max_windows=max_windows, max_cpus=max_cpus)
         except MemlatError as exc:
             fail(exc)
-        typer.echo(f"{src}: {trace.windows} windows x {trace.ncpus} CPUs, ok")
+        typer.echo(info.describe(), err=True)
+        typer.echo(f"{src}: {info.windows} windows x {info.ncpus} CPUs, {info.rows} rows, ok")

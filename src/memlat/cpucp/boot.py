@@ -1,6 +1,6 @@
 """Boot the emulated CPUCP: an SCMI platform with base (0x10) and memlat (0x80).
 
-The base protocol comes from `memlat.scmi.protocols.base.make_platform(identity)`
+The base protocol comes from `memlat.scmi.protocols.base_platform.make_platform(identity)`
 (DISCOVER_VENDOR "Qualcomm" by default, protocol.md §1.4); the memlat service
 (`CpucpService`) is registered on it as protocol 0x80.
 """
@@ -13,7 +13,7 @@ from memlat.cpucp.service import CpucpService
 from memlat.cpucp.state import CpucpHardware, CpucpLimits
 from memlat.qcom.dialect import Dialect
 from memlat.scmi.platform import Platform
-from memlat.scmi.protocols.base import make_platform
+from memlat.scmi.protocols.base_platform import make_platform
 from memlat.scmi.protocols.identity import PlatformIdentity
 
 

@@ -132,6 +132,11 @@ class CpucpService(ProtocolHandler):
                 agents = self.num_agents
         return (agents & 0xFF) << 8 | len(self.dialects)
 
+    def state(self) -> CpucpSnapshot:
+        """`Platform.state()` hook: the immutable programmed configuration and running
+        flag, so "a refused command changes no state" covers protocol 0x80 too."""
+        return self.snapshot()
+
     # -- public readback --------------------------------------------------------------
     def snapshot(self) -> CpucpSnapshot:
         """The whole configuration and running flag (immutable)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import select
 import socket
@@ -22,14 +23,23 @@ from memlat.transports.shm import (
     DOORBELLS,
     P2A_OFFSET,
     _Doorbell,
-    _map,
     control_path,
+    create_channel,
 )
+
+log = logging.getLogger(__name__)
 
 
 # -- platform side --------------------------------------------------------------------
 class ShmFrontEnd(PollingFrontEnd):
-    """Serves `platform` on the shared-memory channel file `path` (one agent at a time)."""
+    """Serves `platform` on the shared-memory channel `path` (one agent at a time).
+
+    The channel memory is a sealed memfd (`create_channel`) sent to each agent with its
+    doorbells over the control socket `path`.ctl; no file is created at `path` itself.
+    A new connection first checks, synchronously, whether the current agent has closed
+    its control socket, so an agent that closes and reconnects at once is never told
+    the channel is in use.
+    """
 
     def __init__(self, platform: Platform | PlatformGate, path: str | os.PathLike[str], *,
                  doorbell: str = DEFAULT_DOORBELL, agent_id: int = 1):
@@ -42,7 +52,7 @@ class ShmFrontEnd(PollingFrontEnd):
         self.doorbell = doorbell
         self.agent_id = agent_id
         self.messages = 0
-        self._fd, self._mm = _map(self.path, create=True)
+        self._fd, self._mm = create_channel()
         self.area = SmtArea(memoryview(self._mm)[A2P_OFFSET:A2P_OFFSET + DEFAULT_AREA_SIZE])
         self.area.reset()
         SmtArea(memoryview(self._mm)[P2A_OFFSET:P2A_OFFSET + DEFAULT_AREA_SIZE]).reset()
@@ -57,6 +67,13 @@ class ShmFrontEnd(PollingFrontEnd):
             conn, _ = self._listener.accept()
         except BlockingIOError:
             return
+        except OSError as exc:  # EMFILE and kin: keep serving the agent we have
+            log.warning("%s: cannot accept a connection (%s); retrying", self.name,
+                        exc.strerror or exc)
+            time.sleep(0.010)
+            return
+        if self._client is not None and self._client_gone():
+            self._drop_client()  # it closed before this connect: deterministic hand-over
         if self._client is not None:
             with contextlib.suppress(OSError):
                 conn.sendall(json.dumps({"error": f"channel {self.path} already in use by "
@@ -66,11 +83,11 @@ class ShmFrontEnd(PollingFrontEnd):
         self.area.reset()
         hello = {"doorbell": self.doorbell, "a2p": A2P_OFFSET, "p2a": P2A_OFFSET,
                  "size": DEFAULT_AREA_SIZE}
-        fds: list[int] = []
+        fds: list[int] = [self._fd]
         if self.doorbell != "poll":
             self._a2p = _Doorbell.create(self.doorbell)
             self._p2a = _Doorbell.create(self.doorbell)
-            fds = [self._a2p.write_fd, self._p2a.read_fd]
+            fds += [self._a2p.write_fd, self._p2a.read_fd]
         try:
             socket.send_fds(conn, [json.dumps(hello).encode()], fds)
         except OSError:
@@ -166,9 +183,8 @@ class ShmFrontEnd(PollingFrontEnd):
         self._drop_client()
         with contextlib.suppress(OSError):
             self._listener.close()
-        for p in (control_path(self.path), self.path):
-            with contextlib.suppress(FileNotFoundError):
-                Path(p).unlink()
+        with contextlib.suppress(FileNotFoundError):
+            Path(control_path(self.path)).unlink()
         self.area = None  # type: ignore[assignment]
         with contextlib.suppress(BufferError, ValueError):
             self._mm.close()
@@ -176,7 +192,7 @@ class ShmFrontEnd(PollingFrontEnd):
             os.close(self._fd)
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        """Stop serving, remove the channel file and control socket."""
+        """Stop serving, remove the control socket, release the channel memory."""
         was_started = self._thread is not None
         super().stop(timeout_s)
         if not was_started:

@@ -1,96 +1,248 @@
 """Platform side of the Unix-socket transport: `UnixFrontEnd` (framing in
-`memlat.transports.unix`)."""
+`memlat.transports.unix`).
+
+One thread serves every client through `poll()` on non-blocking sockets, so no client can
+stall the others (docs/transports.md "Unix socket"):
+
+- Each client has an input `FrameBuffer` and an output buffer. A turn answers at most
+  `FRAMES_PER_TURN` frames of one client, then moves on; leftovers are served on the
+  next pass, so a client that floods commands shares the platform round-robin.
+- Replies are sent without blocking; what the socket does not take waits in the
+  client's output buffer (POLLOUT). A client whose unsent replies exceed `OUT_LIMIT`
+  bytes is not reading them: it is disconnected with a log line, so its memory stays
+  bounded by the limit plus one turn of replies.
+- accept() failing for lack of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM)
+  takes the listener out of the poll set for a back-off (10 ms doubling to 1 s) with a
+  log line, then tries again; clients already connected are served meanwhile. Any
+  error of one client drops that client only.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import select
 import socket
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from memlat.errors import TransportError
 from memlat.frontends.base import PlatformGate, PollingFrontEnd, as_gate, listen_owner_only
 from memlat.scmi.platform import Platform
-from memlat.transports.unix import FrameBuffer, _send_all, encode_frame
+from memlat.transports.unix import MAX_FRAME, FrameBuffer, encode_frame
 
 log = logging.getLogger(__name__)
+
+#: unsent reply bytes after which a client counts as not reading (~4,000 replies)
+OUT_LIMIT = 64 * 1024
+#: frames answered per client before the next client gets its turn
+FRAMES_PER_TURN = 32
+#: bytes read per recv(): a turn's worth of the largest frames
+_RECV = FRAMES_PER_TURN * (4 + MAX_FRAME)
+#: listen() backlog; the kernel caps it at net.core.somaxconn
+BACKLOG = socket.SOMAXCONN
+_NO_FDS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+_BACKOFF_MIN_S, _BACKOFF_MAX_S = 0.010, 1.0
+_IN, _OUT = select.POLLIN, select.POLLOUT
+_GONE = select.POLLHUP | select.POLLERR | select.POLLNVAL
+
+
+@dataclass(eq=False)
+class _Client:
+    sock: socket.socket
+    frames: FrameBuffer
+    out: bytearray = field(default_factory=bytearray)
+    backlog: bool = False  # whole frames left in `frames` after a turn
+    events: int = _IN
 
 
 class UnixFrontEnd(PollingFrontEnd):
     """Platform side: a listening socket at `path` answering framed commands."""
 
     def __init__(self, platform: Platform | PlatformGate, path: str | os.PathLike[str], *,
-                 agent_id: int = 1):
+                 agent_id: int = 1, out_limit: int = OUT_LIMIT):
         super().__init__()
         self.gate = as_gate(platform)
         self.path = os.fspath(path)
         self.name = f"unix:{self.path}"
         self.agent_id = agent_id
+        self.out_limit = out_limit
         self.messages = 0
-        self._listener = listen_owner_only(self.path, 16)
-        self._clients: dict[int, tuple[socket.socket, FrameBuffer]] = {}
+        #: clients cut off because they stopped reading their replies
+        self.cut_off = 0
+        #: accept() failures for lack of descriptors or memory, survived
+        self.accept_failures = 0
+        self._listener = listen_owner_only(self.path, BACKLOG)
+        self._clients: dict[int, _Client] = {}
+        self._poller = select.poll()
+        self._listening = False
+        self._backoff_s = 0.0
+        self._resume_at = 0.0
 
     @property
     def clients(self) -> int:
         """Connected clients now."""
         return len(self._clients)
 
+    # -- loop -------------------------------------------------------------------------
     def _run(self) -> None:
-        poller = select.poll()
-        poller.register(self._stop_r, select.POLLIN)
-        poller.register(self._listener.fileno(), select.POLLIN)
+        self._poller.register(self._stop_r, _IN)
+        self._listen(True)
         while not self._stopping:
-            for fd, _ev in poller.poll(1000):
+            timeout_ms = self._poll_timeout_ms()
+            for fd, ev in self._poller.poll(timeout_ms):
                 if fd == self._stop_r:
                     return
                 if fd == self._listener.fileno():
-                    self._accept(poller)
+                    self._accept()
                 elif fd in self._clients:
-                    self._serve_client(poller, fd)
+                    self._event(fd, ev)
+            self._serve_backlogs()
+            if not self._listening and time.monotonic() >= self._resume_at:
+                self._listen(True)
 
-    def _accept(self, poller: select.poll) -> None:
+    def _poll_timeout_ms(self) -> int:
+        if any(c.backlog for c in self._clients.values()):
+            return 0
+        if not self._listening:
+            return max(0, int((self._resume_at - time.monotonic()) * 1000) + 1)
+        return 1000
+
+    def _listen(self, on: bool) -> None:
+        if on and not self._listening:
+            self._poller.register(self._listener.fileno(), _IN)
+        elif not on and self._listening:
+            self._poller.unregister(self._listener.fileno())
+        self._listening = on
+
+    # -- connections ------------------------------------------------------------------
+    def _accept(self) -> None:
+        for _ in range(64):  # drain a burst of connections, but let clients run too
+            try:
+                conn, _ = self._listener.accept()
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                if exc.errno in _NO_FDS:
+                    self._back_off(exc)
+                elif exc.errno not in (errno.ECONNABORTED, errno.EINTR, errno.EPROTO):
+                    log.warning("%s: accept failed (%s); still serving", self.name, exc)
+                break
+            self._backoff_s = 0.0
+            conn.setblocking(False)
+            client = _Client(conn, FrameBuffer(self.name))
+            self._clients[conn.fileno()] = client
+            self._poller.register(conn.fileno(), _IN)
+
+    def _back_off(self, exc: OSError) -> None:
+        self.accept_failures += 1
+        self._backoff_s = min(_BACKOFF_MAX_S, max(_BACKOFF_MIN_S, self._backoff_s * 2))
+        self._resume_at = time.monotonic() + self._backoff_s
+        self._listen(False)
+        log.warning("%s: cannot accept a connection (%s); %d clients still served, "
+                    "retrying in %.0f ms", self.name, exc.strerror or exc, len(self._clients),
+                    self._backoff_s * 1000)
+
+    def _drop(self, fd: int, why: str | None = None) -> None:
+        client = self._clients.pop(fd, None)
+        if client is None:
+            return
+        if why:  # logged before the close the client may be waiting to see
+            log.warning("%s: dropping client fd %d: %s", self.name, fd, why)
+        with contextlib.suppress(KeyError, ValueError):
+            self._poller.unregister(fd)
+        with contextlib.suppress(OSError):
+            client.sock.close()
+
+    # -- per client -------------------------------------------------------------------
+    def _event(self, fd: int, ev: int) -> None:
+        client = self._clients[fd]
         try:
-            conn, _ = self._listener.accept()
+            if ev & _OUT:
+                self._flush(client)
+            if ev & _IN:
+                self._read(fd, client)
+            elif ev & _GONE:
+                self._drop(fd)
+                return
+            if fd in self._clients:
+                self._after_turn(fd, client)
+        except TransportError as exc:
+            self._drop(fd, str(exc))
+        except OSError as exc:
+            self._drop(fd, exc.strerror or str(exc))
+        except Exception as exc:  # one client's fault never stops the server
+            log.exception("%s: unexpected error serving a client", self.name)
+            self._drop(fd, f"internal error {exc!r}")
+
+    def _read(self, fd: int, client: _Client) -> None:
+        try:
+            data = client.sock.recv(_RECV)
         except BlockingIOError:
             return
-        conn.settimeout(1.0)  # bounds sendall to a client that stopped reading
-        self._clients[conn.fileno()] = (conn, FrameBuffer(self.name))
-        poller.register(conn.fileno(), select.POLLIN)
-
-    def _drop(self, poller: select.poll, fd: int) -> None:
-        conn, _ = self._clients.pop(fd)
-        with contextlib.suppress(KeyError, ValueError):
-            poller.unregister(fd)
-        conn.close()
-
-    def _serve_client(self, poller: select.poll, fd: int) -> None:
-        conn, frames = self._clients[fd]
-        try:
-            data = conn.recv(65536)
-        except OSError:
+        except ConnectionResetError:
             data = b""
         if not data:
-            self._drop(poller, fd)
+            self._drop(fd)
             return
-        frames.feed(data)
-        try:
-            while (frame := frames.next_frame()) is not None:
-                self.messages += 1
-                reply = self.gate.handle_bytes(frame, self.agent_id)
-                if reply is not None:
-                    _send_all(conn, encode_frame(reply))
-        except TransportError as exc:
-            log.warning("dropping client: %s", exc)
-            self._drop(poller, fd)
-        except OSError as exc:
-            log.warning("dropping client %s: %s", self.name, exc)
-            self._drop(poller, fd)
+        client.frames.feed(data)
+        self._turn(client)
+
+    def _turn(self, client: _Client) -> None:
+        """Answer up to FRAMES_PER_TURN frames; remember whether more are waiting."""
+        for _ in range(FRAMES_PER_TURN):
+            frame = client.frames.next_frame()
+            if frame is None:
+                client.backlog = False
+                break
+            self.messages += 1
+            reply = self.gate.handle_bytes(frame, self.agent_id)
+            if reply is not None:
+                client.out += encode_frame(reply)
+        else:
+            client.backlog = True
+        self._flush(client)
+
+    def _flush(self, client: _Client) -> None:
+        while client.out:
+            try:
+                sent = client.sock.send(client.out, socket.MSG_NOSIGNAL)
+            except BlockingIOError:
+                break
+            del client.out[:sent]
+
+    def _after_turn(self, fd: int, client: _Client) -> None:
+        if len(client.out) > self.out_limit:
+            self._drop(fd, f"not reading its replies ({len(client.out)} bytes unsent, limit "
+                           f"{self.out_limit}); disconnected")
+            self.cut_off += 1
+            return
+        want = _IN | _OUT if client.out else _IN
+        if want != client.events:
+            self._poller.modify(fd, want)
+            client.events = want
+
+    def _serve_backlogs(self) -> None:
+        for fd, client in list(self._clients.items()):
+            if client.backlog and fd in self._clients:
+                try:
+                    self._turn(client)
+                    self._after_turn(fd, client)
+                except TransportError as exc:
+                    self._drop(fd, str(exc))
+                except OSError as exc:
+                    self._drop(fd, exc.strerror or str(exc))
+                except Exception as exc:
+                    log.exception("%s: unexpected error serving a client", self.name)
+                    self._drop(fd, f"internal error {exc!r}")
 
     def _release(self) -> None:
-        for conn, _ in list(self._clients.values()):
-            conn.close()
+        for client in list(self._clients.values()):
+            with contextlib.suppress(OSError):
+                client.sock.close()
         self._clients.clear()
         self._listener.close()
         with contextlib.suppress(FileNotFoundError):

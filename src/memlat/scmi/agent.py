@@ -119,15 +119,17 @@ class Agent:
         try:
             while True:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    self._timed_out.add(header.token)
-                    raise ScmiTimeout(
-                        f"no reply to protocol {header.protocol_id:#x} message "
-                        f"{header.message_id:#x} token {header.token} within "
-                        f"{self.timeout_s * 1000:.0f} ms"
-                    )
-                data = self.transport.receive(remaining)
+                # look at the channel once more even past the deadline: a reply that is
+                # already there is not late because this process was descheduled
+                data = self.transport.receive(max(remaining, 0.0))
                 if data is None:
+                    if remaining <= 0:
+                        self._timed_out.add(header.token)
+                        raise ScmiTimeout(
+                            f"no reply to protocol {header.protocol_id:#x} message "
+                            f"{header.message_id:#x} token {header.token} within "
+                            f"{self.timeout_s * 1000:.0f} ms"
+                        )
                     continue
                 reply = self._match(header, data)
                 if reply is not None:

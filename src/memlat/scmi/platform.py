@@ -6,6 +6,13 @@ follow the SCMI specification and SCP-firmware: an unknown or unadvertised proto
 answers NOT_SUPPORTED, an unknown message id NOT_FOUND, a payload of the wrong size
 PROTOCOL_ERROR, a protocol the agent may not use DENIED.
 
+Bounds (docs/scmi.md "Message size and reserved bits"): a command whose payload exceeds
+the channel's `max_msg_size` (104 bytes, Linux SCMI_SHMEM_MAX_PAYLOAD_SIZE, protocol.md
+§1.5) and a command header with any of the reserved bits 31:28 set (protocol.md §1.1:
+"reserved, 0") are answered PROTOCOL_ERROR without reaching a handler; `handle_bytes`
+checks the size before decoding anything past the header, so a huge buffer costs no
+more than a small one.
+
 Access control: `denied` holds (agent_id, protocol_id) pairs and `denied_devices`
 (agent_id, device_id) pairs; the base protocol's permission commands edit both. This
 emulator exposes one device, 0, that holds every protocol (docs/scmi.md), so denying
@@ -23,7 +30,7 @@ from dataclasses import dataclass, field
 from memlat.errors import DecodeError
 from memlat.scmi.header import Header, MessageType
 from memlat.scmi.message import Message
-from memlat.scmi.smt import SmtArea
+from memlat.scmi.smt import MAX_PAYLOAD_LINUX, SmtArea
 from memlat.scmi.status import Status
 
 log = logging.getLogger(__name__)
@@ -92,8 +99,10 @@ class ProtocolHandler(ABC):
         return 0
 
     def state(self) -> Hashable:
-        """A comparable snapshot of the handler's mutable state (for "a refused message
-        changes no state" checks); stateless handlers return None."""
+        """A comparable, immutable snapshot of everything a command can change in this
+        handler (for "a refused message changes no state" checks); every handler with
+        mutable state must override it (the CPUCP returns its `CpucpSnapshot`), stateless
+        handlers return None."""
         return None
 
 
@@ -104,7 +113,9 @@ class Platform:
     `allowed(agent_id, protocol_id)` decides access; the base protocol's permission
     commands change it. `advertised` (None: every registered protocol) limits which
     registered protocols answer at all; others get NOT_SUPPORTED like unknown ones.
-    `observers` see every (agent_id, command, reply) triple.
+    `observers` see every (agent_id, command, reply) triple. `max_msg_size` is the
+    channel's largest payload in bytes (104, Linux SCMI_SHMEM_MAX_PAYLOAD_SIZE); larger
+    commands are answered PROTOCOL_ERROR.
     """
 
     handlers: dict[int, ProtocolHandler] = field(default_factory=dict)
@@ -112,6 +123,7 @@ class Platform:
     observers: list[Callable[[int, Message, Message | None], None]] = field(default_factory=list)
     denied_devices: set[tuple[int, int]] = field(default_factory=set)
     advertised: set[int] | None = None
+    max_msg_size: int = MAX_PAYLOAD_LINUX
 
     def register(self, handler: ProtocolHandler) -> None:
         """Add a protocol handler (replacing one with the same id)."""
@@ -155,9 +167,16 @@ class Platform:
         return reply
 
     def handle_bytes(self, data: bytes, agent_id: int = 1) -> bytes | None:
-        """Raw command bytes in, raw reply bytes out; None is a transport-level refusal."""
+        """Raw command bytes in, raw reply bytes out; None is a transport-level refusal.
+
+        Only the header and at most `max_msg_size` + 1 payload bytes are ever copied: an
+        oversized command is answered PROTOCOL_ERROR from its header alone.
+        """
+        if len(data) < 4:
+            return None
+        limit = 4 + self.max_msg_size
         try:
-            command = Message.from_bytes(data)
+            command = Message.from_bytes(data if len(data) <= limit else data[: limit + 1])
         except DecodeError:
             return None
         reply = self.handle(command, agent_id)
@@ -178,6 +197,11 @@ class Platform:
 
     def _dispatch(self, command: Message, agent_id: int) -> tuple[int, bytes]:
         header: Header = command.header
+        # Malformed before any protocol looks at it (docs/scmi.md): reserved header bits
+        # set, or a payload the channel cannot carry. SCMI status PROTOCOL_ERROR, as
+        # SCP-firmware answers a payload of the wrong size.
+        if header.reserved or len(command.payload) > self.max_msg_size:
+            return Status.PROTOCOL_ERROR, b""
         handler = self.handlers.get(header.protocol_id)
         # SCP-firmware mod_scmi.c: a protocol without a handler answers SCMI_NOT_SUPPORTED
         if handler is None or not self.is_advertised(header.protocol_id):

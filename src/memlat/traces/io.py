@@ -1,15 +1,22 @@
-"""Counter traces on disk: CSV and Parquet (decisions.md §3), and auto-detection.
+"""Counter traces on disk: CSV, Parquet and perf stat output (decisions.md §3).
 
 One row per window per CPU with columns window, cpu, dt_us, ev<N>. A CPU without a row
-in a window was idle: all its deltas are 0 and its dt_us is the window's. A window
-with no row at all is idle on every CPU (dt_us 0, which cannot change a decision since
-all cycles are 0). `frame_to_trace` and `trace_to_frame` are pure conversions; the
-read/write functions do the I/O.
+in a window was idle: all its deltas are 0 and its dt_us is the window's. Window
+numbers are dense: they start at 0 and count up by 1 (a window where every CPU was idle
+is written with zero deltas), so the size of a trace is bounded by its rows.
+
+Files are read in batches (polars `scan_csv(...).collect_batches()`, Parquet row
+groups), each validated as it arrives, so memory follows the windows kept, not the file:
+`check_trace` keeps nothing but counts; `load_trace` fills the dense arrays. The format
+is given (`fmt="csv"|"parquet"|"perf"`) or detected, and `TraceInfo` says what was
+detected and why, and which perf rows were skipped, by kind.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,31 +24,112 @@ import polars as pl
 
 from memlat.errors import ConfigError
 from memlat.governor.spec import N_COUNTERS, CounterTrace
-from memlat.traces.validate import KEY_COLUMNS, counter_column, counter_columns, validate_frame
+from memlat.traces.perf import PerfReport, parse_perf
+from memlat.traces.validate import (
+    KEY_COLUMNS,
+    MAX_CPUS,
+    MAX_WINDOWS,
+    BatchState,
+    counter_column,
+    validate_batch,
+)
 
 # columns written even when all zero: the counters the upstream profiles read (§3)
 STANDARD_COUNTERS = (0, 1, 2, 3, 5)
 PARQUET_SUFFIXES = (".parquet", ".pq")
+FORMATS = ("auto", "csv", "parquet", "perf")
+BATCH_ROWS = 1 << 16  # rows per streamed batch (64 Ki: ~340 MB peak checking a 1 GB CSV)
+_PERF_TIME_RE = re.compile(r"^\s*\d+\.\d{9}\s*(,|$)")
+
+
+@dataclass
+class TraceInfo:
+    """What reading a trace found: format (and why), shape, skipped perf rows by kind."""
+
+    source: str
+    format: str
+    reason: str
+    rows: int = 0
+    windows: int = 0
+    ncpus: int = 0
+    counters: tuple[int, ...] = ()
+    perf: PerfReport | None = None
+
+    def describe(self) -> str:
+        """Lines for the CLI: the format and the reason, then the perf report if any."""
+        lines = [f"{self.source}: read as {self.format} ({self.reason})"]
+        if self.perf is not None:
+            lines.append(f"{self.source}: {self.perf.describe()}")
+        return "\n".join(lines)
+
+
+@dataclass
+class _Builder:
+    """Accumulates validated batches into dense per-batch blocks (or only counts)."""
+
+    source: str
+    ncpus: int | None
+    max_cpus: int
+    max_windows: int
+    required: tuple[int, ...]
+    dense: bool
+    state: BatchState = field(default_factory=BatchState)
+    counters: set[int] = field(default_factory=set)
+    blocks: list[tuple[int, np.ndarray, np.ndarray]] = field(default_factory=list)
+
+    def add(self, df: pl.DataFrame) -> None:
+        clean = validate_batch(df, self.state, source=self.source, ncpus=self.ncpus,
+                               max_cpus=self.max_cpus, max_windows=self.max_windows,
+                               required_counters=self.required)
+        evs = [int(c[2:]) for c in clean.columns if c.startswith("ev")]
+        self.counters.update(evs)
+        if not self.dense or clean.height == 0:
+            return
+        w = clean["window"].to_numpy()
+        c = clean["cpu"].to_numpy()
+        w0 = int(w[0])
+        n_win = int(w[-1]) - w0 + 1
+        n_cpu = int(c.max()) + 1
+        deltas = np.zeros((n_win, n_cpu, N_COUNTERS), np.uint64)
+        for k in evs:
+            deltas[w - w0, c, k] = clean[counter_column(k)].to_numpy()
+        win_dt = np.zeros(n_win, np.int64)
+        win_dt[w - w0] = clean["dt_us"].to_numpy()
+        # a window split over two batches gets a block in each; trace() ORs them (no
+        # (window, cpu) appears twice, so the cells do not overlap)
+        self.blocks.append((w0, deltas, win_dt))
+
+    def finish(self) -> tuple[int, int]:
+        """(windows, ncpus); refuses a trace without rows."""
+        if self.state.rows == 0:
+            raise ConfigError("no windows: the trace has no rows", source=self.source)
+        windows = self.state.window + 1
+        ncpus = self.ncpus if self.ncpus is not None else self.state.max_cpu + 1
+        return windows, ncpus
+
+    def trace(self) -> CounterTrace:
+        windows, ncpus = self.finish()
+        deltas = np.zeros((windows, ncpus, N_COUNTERS), np.uint64)
+        win_dt = np.zeros(windows, np.int64)
+        while self.blocks:
+            w0, d, dt = self.blocks.pop(0)
+            deltas[w0:w0 + d.shape[0], :d.shape[1]] |= d
+            win_dt[w0:w0 + len(dt)] = dt
+        dt_us = np.repeat(win_dt[:, None], ncpus, axis=1)
+        return CounterTrace(dt_us=dt_us, deltas=deltas)
 
 
 def frame_to_trace(df: pl.DataFrame, *, source: str = "<frame>", ncpus: int | None = None,
-                   required_counters: Iterable[int] = ()) -> CounterTrace:
+                   required_counters: Iterable[int] = (), max_cpus: int = MAX_CPUS,
+                   max_windows: int = MAX_WINDOWS) -> CounterTrace:
     """Validate a trace table and build the dense CounterTrace.
 
     ncpus: CPU count of the result (default: highest cpu + 1); a cpu >= ncpus is refused.
+    A table without rows is refused ("no windows").
     """
-    clean = validate_frame(df, source=source, ncpus=ncpus, required_counters=required_counters)
-    w = clean["window"].to_numpy()
-    c = clean["cpu"].to_numpy()
-    n_win = int(w.max()) + 1 if len(w) else 0
-    n_cpu = ncpus if ncpus is not None else (int(c.max()) + 1 if len(c) else 0)
-    deltas = np.zeros((n_win, n_cpu, N_COUNTERS), np.uint64)
-    for k, name in counter_columns(clean.columns, source).items():
-        deltas[w, c, k] = clean[name].to_numpy()
-    win_dt = np.zeros(n_win, np.int64)
-    win_dt[w] = clean["dt_us"].to_numpy()  # consistent within a window (validated)
-    dt = np.repeat(win_dt[:, None], n_cpu, axis=1)
-    return CounterTrace(dt_us=dt, deltas=deltas)
+    b = _Builder(source, ncpus, max_cpus, max_windows, tuple(required_counters), dense=True)
+    b.add(df)
+    return b.trace()
 
 
 def trace_to_frame(trace: CounterTrace, *, counters: Iterable[int] | None = None,
@@ -79,47 +167,139 @@ def _is_parquet(path: Path) -> bool:
     return path.suffix.lower() in PARQUET_SUFFIXES
 
 
-def _looks_like_perf(path: Path) -> bool:
-    """True when the first non-comment line is not our header (perf stat -x, output)."""
-    with path.open(encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            text = line.strip()
-            if not text or text.startswith("#"):
-                continue
-            return not text.startswith("window")
-    return False
+def detect_format(path: str | Path) -> tuple[str, str]:
+    """(format, reason): parquet by suffix; perf when the first data line starts with an
+    interval timestamp (`%lu.%09lu`, perf's prepare_interval) or `summary`; else csv.
+
+    Comment lines (`#`) and blank lines are passed over.
+    """
+    p = Path(path)
+    if _is_parquet(p):
+        return "parquet", f"suffix {p.suffix}"
+    try:
+        with p.open(encoding="utf-8", errors="replace") as fh:
+            for n, line in enumerate(fh, start=1):
+                text = line.strip()
+                if not text or text.startswith("#"):
+                    continue
+                if _PERF_TIME_RE.match(text) or text.split(",")[0].strip() == "summary":
+                    return "perf", f"line {n} starts with a perf interval timestamp"
+                return "csv", f"line {n} is a header, not a perf interval timestamp"
+    except OSError as exc:
+        raise ConfigError(f"cannot read trace: {exc.strerror}", source=str(p)) from None
+    return "empty", "no line other than comments and blank lines"
+
+
+def _batches(path: Path, fmt: str, source: str) -> Iterator[pl.DataFrame]:
+    """The table in batches of at most BATCH_ROWS rows (CSV cells as strings)."""
+    try:
+        if fmt == "parquet":
+            lf = pl.scan_parquet(path)
+        else:
+            lf = pl.scan_csv(path, infer_schema=False, comment_prefix="#")
+        schema = lf.collect_schema()
+        empty = True
+        for batch in lf.collect_batches(chunk_size=BATCH_ROWS):
+            empty = False
+            yield batch
+        if empty:
+            yield pl.DataFrame(schema=schema)
+    except pl.exceptions.NoDataError:
+        raise ConfigError("no windows: the file is empty", source=source) from None
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        what = "Parquet" if fmt == "parquet" else "CSV"
+        raise ConfigError(f"cannot read trace as {what}: {str(exc).splitlines()[0]}",
+                          source=source) from exc
 
 
 def read_frame(path: str | Path) -> pl.DataFrame:
     """Read a CSV or Parquet trace table without interpreting it (CSV cells as strings)."""
     p = Path(path)
-    try:
-        if _is_parquet(p):
-            return pl.read_parquet(p)
-        return pl.read_csv(p, infer_schema=False, comment_prefix="#")
-    except (OSError, pl.exceptions.PolarsError) as exc:
-        raise ConfigError(f"cannot read trace: {exc}", source=str(p)) from exc
+    fmt = "parquet" if _is_parquet(p) else "csv"
+    return pl.concat(list(_batches(p, fmt, str(p))), how="vertical")
 
 
-def read_trace(path: str | Path, *, ncpus: int | None = None,
+def _read(path: str | Path, *, dense: bool, fmt: str, ncpus: int | None,
+          required_counters: Iterable[int], perf_events: dict[str, int] | None,
+          ignore_unknown_events: bool, max_cpus: int,
+          max_windows: int) -> tuple[CounterTrace | None, TraceInfo]:
+    p = Path(path)
+    source = str(p)
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown trace format {fmt!r}; use one of {', '.join(FORMATS)}",
+                          source=source)
+    if not p.is_file():
+        raise ConfigError("no such trace file", source=source)
+    if fmt == "auto":
+        fmt, reason = detect_format(p)
+        if fmt == "empty":
+            raise ConfigError(f"no windows: {reason}", source=source)
+    else:
+        reason = "--format given"
+    info = TraceInfo(source, fmt, reason)
+    b = _Builder(source, ncpus, max_cpus, max_windows, tuple(required_counters), dense)
+    if fmt == "perf":
+        try:
+            with p.open(encoding="utf-8", errors="replace", newline="") as fh:
+                frame, info.perf = parse_perf(fh, source=source, events=perf_events,
+                                              ignore_unknown=ignore_unknown_events,
+                                              ncpus=ncpus, max_cpus=max_cpus)
+        except OSError as exc:
+            raise ConfigError(f"cannot read trace: {exc.strerror}", source=source) from None
+        if frame.height == 0:
+            raise ConfigError(f"no windows: no counter rows ({info.perf.describe()})",
+                              source=source)
+        b.add(frame)
+    else:
+        for batch in _batches(p, fmt, source):
+            b.add(batch)
+    info.windows, info.ncpus = b.finish()
+    info.rows = b.state.rows
+    info.counters = tuple(sorted(b.counters))
+    return (b.trace() if dense else None), info
+
+
+def load_trace(path: str | Path, *, fmt: str = "auto", ncpus: int | None = None,
                required_counters: Iterable[int] = (),
                perf_events: dict[str, int] | None = None,
-               ignore_unknown_events: bool = False) -> CounterTrace:
-    """Read a trace from CSV, Parquet or `perf stat -I -x, -A` output (auto-detected).
+               ignore_unknown_events: bool = False, max_cpus: int = MAX_CPUS,
+               max_windows: int = MAX_WINDOWS) -> tuple[CounterTrace, TraceInfo]:
+    """Read a trace (CSV, Parquet or `perf stat -I -x, -A`) and say what was read.
 
-    perf_events extends the perf event-name table (see memlat.traces.perf).
+    fmt: "auto" (detect_format) or "csv", "parquet", "perf". perf_events extends the
+    perf event-name table (memlat.traces.perf). Errors are ConfigErrors naming the file
+    and the row/line and column; a trace without rows is "no windows".
     """
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError("no such trace file", source=str(p))
-    if not _is_parquet(p) and _looks_like_perf(p):
-        from memlat.traces.perf import perf_frame
+    trace, info = _read(path, dense=True, fmt=fmt, ncpus=ncpus,
+                        required_counters=required_counters, perf_events=perf_events,
+                        ignore_unknown_events=ignore_unknown_events, max_cpus=max_cpus,
+                        max_windows=max_windows)
+    assert trace is not None
+    return trace, info
 
-        df = perf_frame(p.read_text(encoding="utf-8"), source=str(p), events=perf_events,
-                        ignore_unknown=ignore_unknown_events)
-    else:
-        df = read_frame(p)
-    return frame_to_trace(df, source=str(p), ncpus=ncpus, required_counters=required_counters)
+
+def check_trace(path: str | Path, *, fmt: str = "auto", ncpus: int | None = None,
+                required_counters: Iterable[int] = (),
+                perf_events: dict[str, int] | None = None,
+                ignore_unknown_events: bool = False, max_cpus: int = MAX_CPUS,
+                max_windows: int = MAX_WINDOWS) -> TraceInfo:
+    """Validate a trace in a streaming pass without building it; the same errors as
+    load_trace, in memory bounded by one batch (perf input: by its windows x CPUs)."""
+    return _read(path, dense=False, fmt=fmt, ncpus=ncpus,
+                 required_counters=required_counters, perf_events=perf_events,
+                 ignore_unknown_events=ignore_unknown_events, max_cpus=max_cpus,
+                 max_windows=max_windows)[1]
+
+
+def read_trace(path: str | Path, *, fmt: str = "auto", ncpus: int | None = None,
+               required_counters: Iterable[int] = (),
+               perf_events: dict[str, int] | None = None,
+               ignore_unknown_events: bool = False, max_cpus: int = MAX_CPUS,
+               max_windows: int = MAX_WINDOWS) -> CounterTrace:
+    """load_trace without the report."""
+    return load_trace(path, fmt=fmt, ncpus=ncpus, required_counters=required_counters,
+                      perf_events=perf_events, ignore_unknown_events=ignore_unknown_events,
+                      max_cpus=max_cpus, max_windows=max_windows)[0]
 
 
 def write_trace(trace: CounterTrace, path: str | Path, *,
@@ -127,7 +307,10 @@ def write_trace(trace: CounterTrace, path: str | Path, *,
     """Write a trace as Parquet (.parquet/.pq) or CSV (anything else)."""
     p = Path(path)
     df = trace_to_frame(trace, counters=counters, source=str(p))
-    if _is_parquet(p):
-        df.write_parquet(p)
-    else:
-        df.write_csv(p)
+    try:
+        if _is_parquet(p):
+            df.write_parquet(p)
+        else:
+            df.write_csv(p)
+    except OSError as exc:
+        raise ConfigError(f"cannot write trace: {exc.strerror}", source=str(p)) from None

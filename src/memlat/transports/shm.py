@@ -1,13 +1,18 @@
 """Shared-memory SMT channel between processes (protocol.md §1.5, §1.6).
 
-The channel is a file mapped by both sides (`PATH`, 0x400 bytes, mode 0600): the A2P
-area at 0x000 and the P2A area at 0x200 (0x200 bytes each, like `cpu_scp_lpri0/1` on
-X1E80100; memlat sends nothing P2A, so that area stays FREE with flags 0, §1.6). The
-layout inside an area is exactly §1.5, handled by `SmtArea`.
+The channel is 0x400 bytes of memory mapped by both sides: the A2P area at 0x000 and
+the P2A area at 0x200 (0x200 bytes each, like `cpu_scp_lpri0/1` on X1E80100; memlat
+sends nothing P2A, so that area stays FREE with flags 0, §1.6). The layout inside an area
+is exactly §1.5, handled by `SmtArea`. The memory is an anonymous memfd the platform
+creates and seals against shrinking and growing (F_SEAL_SHRINK | F_SEAL_GROW |
+F_SEAL_SEAL), handed to the agent over the control socket: there is no file anyone could
+truncate, so neither side can ever fault with SIGBUS, and nothing is left on disk.
+`PATH` names the channel; its control socket is `PATH.ctl` (docs/transports.md).
 
-Doorbells stand in for the CPUCP mailbox (§1.6). A control socket `PATH.ctl` (0600)
-hands the agent its doorbell file descriptors (SCM_RIGHTS) and tells each side when the
-other one is gone, so a dead platform is an error, not a hang. Kinds:
+Doorbells stand in for the CPUCP mailbox (§1.6). The control socket `PATH.ctl` (0600)
+hands the agent the channel memory and its doorbell file descriptors (SCM_RIGHTS) and
+tells each side when the other one is gone, so a dead platform is an error, not a hang.
+Kinds:
 
 - ``eventfd`` (default): one eventfd per direction; the agent writes 1 to ring, the
   platform writes 1 to raise the completion "interrupt". As fast as a pipe in
@@ -27,6 +32,7 @@ does ("spurious A2P IRQ").
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import mmap
 import os
@@ -57,7 +63,7 @@ _SPIN_S = 200e-6  # pure spinning before a poll-mode waiter starts to sleep
 
 
 def control_path(path: str | os.PathLike[str]) -> str:
-    """The control socket that goes with channel file `path`."""
+    """The control socket of channel `path` (where the agent gets the channel memory)."""
     return f"{os.fspath(path)}.ctl"
 
 
@@ -98,23 +104,42 @@ class _Doorbell:
                 os.close(fd)
 
 
-def _map(path: str, create: bool) -> tuple[int, mmap.mmap]:
-    flags = os.O_RDWR | (os.O_CREAT | os.O_TRUNC if create else 0)
-    old = os.umask(0o077)
+#: seals on the channel memory: nobody, not even its creator, can resize it (so no
+#: mapping can ever lose its pages and fault with SIGBUS), and the seals are final
+SEALS = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL
+
+
+def create_channel() -> tuple[int, mmap.mmap]:
+    """Platform side: the channel memory, an anonymous sealed memfd of FILE_SIZE bytes
+    (memfd_create(2) with MFD_ALLOW_SEALING, then F_ADD_SEALS), and its mapping."""
+    fd = os.memfd_create("memlat-scmi-shmem", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     try:
-        fd = os.open(path, flags, 0o600)
-    finally:
-        os.umask(old)
-    try:
-        if create:
-            os.ftruncate(fd, FILE_SIZE)
-        elif os.fstat(fd).st_size < FILE_SIZE:
-            raise TransportError(f"shm:{path}: file of {os.fstat(fd).st_size} bytes is "
-                                 f"smaller than the {FILE_SIZE}-byte channel")
+        os.ftruncate(fd, FILE_SIZE)
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, SEALS)
         return fd, mmap.mmap(fd, FILE_SIZE)
     except BaseException:
         os.close(fd)
         raise
+
+
+def map_channel(fd: int, where: str) -> mmap.mmap:
+    """Agent side: map the channel memory received from the platform, after checking it
+    is sealed against shrinking and growing and has the channel's size (else
+    TransportError naming what is missing)."""
+    try:
+        seals = fcntl.fcntl(fd, fcntl.F_GET_SEALS)
+    except OSError as exc:
+        raise TransportError(f"{where}: the channel memory is not a sealable memfd "
+                             f"({exc.strerror or exc})") from exc
+    missing = [name for name, bit in (("F_SEAL_SHRINK", fcntl.F_SEAL_SHRINK),
+                                      ("F_SEAL_GROW", fcntl.F_SEAL_GROW)) if not seals & bit]
+    if missing:
+        raise TransportError(f"{where}: the channel memory lacks {' and '.join(missing)}; "
+                             "refusing to map memory that could be truncated under us")
+    size = os.fstat(fd).st_size
+    if size != FILE_SIZE:
+        raise TransportError(f"{where}: channel memory of {size} bytes, expected {FILE_SIZE}")
+    return mmap.mmap(fd, FILE_SIZE)
 
 
 # -- agent side -----------------------------------------------------------------------
@@ -138,16 +163,25 @@ class ShmTransport(Transport):
         self._ctl = self._connect(connect_timeout_s)
         try:
             hello, fds = self._handshake(connect_timeout_s)
+            self._fds = fds
             self.doorbell_kind: str = hello["doorbell"]
             self.interrupt = interrupt and self.doorbell_kind != "poll"
             self._a2p = self._p2a = None
+            want = 1 if self.doorbell_kind == "poll" else 3
+            if len(fds) != want:
+                raise TransportError(f"shm:{self.path}: handshake carried {len(fds)} file "
+                                     f"descriptors, expected {want}")
+            # fds: channel memory, [A2P doorbell write end, P2A doorbell read end]
+            self._fd = fds[0]
             if self.doorbell_kind != "poll":
-                # fds: A2P doorbell write end, P2A doorbell read end
-                self._a2p = _Doorbell(self.doorbell_kind, fds[0], fds[0])
-                self._p2a = _Doorbell(self.doorbell_kind, fds[1], fds[1])
-            self._fd, self._mm = _map(self.path, create=False)
+                self._a2p = _Doorbell(self.doorbell_kind, fds[1], fds[1])
+                self._p2a = _Doorbell(self.doorbell_kind, fds[2], fds[2])
+            self._mm = map_channel(self._fd, self.name)
         except BaseException:
             self._ctl.close()
+            for fd in getattr(self, "_fds", []):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
             raise
         self.area = SmtArea(memoryview(self._mm)[A2P_OFFSET:A2P_OFFSET + DEFAULT_AREA_SIZE])
         self._pending: Header | None = None

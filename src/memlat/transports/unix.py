@@ -80,21 +80,44 @@ class UnixTransport(Transport):
         #: agent timeout hint: the peer is a Python process on a possibly busy machine,
         #: so allow more than Linux's 30 ms (memlat probe uses this)
         self.suggested_timeout_s = 0.25
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._sock.settimeout(connect_timeout_s)
-        try:
-            self._sock.connect(self.path)
-        except OSError as exc:
-            self._sock.close()
-            raise TransportError(
-                f"unix:{self.path}: cannot connect ({exc.strerror or exc}); is `memlat "
-                f"platform serve --unix {self.path}` running?"
-            ) from exc
-        self._sock.settimeout(None)
+        self._sock = self._connect(connect_timeout_s)
         self._frames = FrameBuffer(self.name)
         self._poller = select.poll()
         self._poller.register(self._sock.fileno(), select.POLLIN)
         self._closed = False
+
+    def _connect(self, timeout_s: float) -> socket.socket:
+        """Connect, waiting up to `timeout_s` while the server's backlog is full.
+
+        A non-blocking AF_UNIX connect() to a listener whose backlog is full fails at once
+        with EAGAIN (Linux unix_stream_connect); that is a busy server, not a missing
+        one, so it is retried with a growing pause (1 ms .. 50 ms) until the deadline.
+        """
+        deadline = time.monotonic() + max(0.0, timeout_s)
+        pause = 0.001
+        while True:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(max(0.001, deadline - time.monotonic()))
+            try:
+                sock.connect(self.path)
+            except (BlockingIOError, InterruptedError) as exc:
+                sock.close()
+                if time.monotonic() + pause > deadline:
+                    raise TransportError(
+                        f"unix:{self.path}: server busy, its connection backlog stayed full "
+                        f"for the {timeout_s:g} s connect timeout ({exc.strerror or exc})"
+                    ) from exc
+                time.sleep(pause)
+                pause = min(0.050, pause * 2)
+                continue
+            except OSError as exc:
+                sock.close()
+                raise TransportError(
+                    f"unix:{self.path}: cannot connect ({exc.strerror or exc}); is `memlat "
+                    f"platform serve --unix {self.path}` running?"
+                ) from exc
+            sock.settimeout(None)
+            return sock
 
     def send(self, message: bytes) -> None:
         """Send one framed message."""
