@@ -43,7 +43,7 @@ app = typer.Typer(
 
 # module name under memlat.cli -> registers its commands on `app`
 _COMMAND_MODULES = ("run", "probe", "replay", "soc", "platform", "bench", "trace", "devfreq",
-                    "sweep", "tune", "dt", "decode")
+                    "sweep", "tune", "dt", "decode", "vm")
 
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2

@@ -38,6 +38,12 @@ def register(app: typer.Typer) -> None:
             help="What a read of the --mailbox-fuse `message` file returns: 'hexdump' "
                  "(stock mailbox-test.c) or 'raw' (the 128-byte receive buffer, as the "
                  "patched driver ARM's scmi-tests Linux agent reads)."),
+        vhost_user: str = typer.Option(None, "--vhost-user",
+                                       help="Serve QEMU's vhost-user-scmi device on this "
+                                            "Unix socket (docs/vm.md)."),
+        vhost_user_capture: str = typer.Option(None, "--vhost-user-capture", hidden=True,
+                                               help="Record every vhost-user message and "
+                                                    "cmdq chain as JSON lines here."),
         doorbell: str = typer.Option("eventfd", "--doorbell",
                                      help="shm doorbell: eventfd, pipe or poll."),
         quiet: bool = typer.Option(False, "--quiet", help="Do not log every message."),
@@ -56,9 +62,9 @@ def register(app: typer.Typer) -> None:
 
         logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
                             format="%(message)s", stream=sys.stderr)
-        if not any((unix, shm, raw_fuse, mailbox_fuse)):
+        if not any((unix, shm, raw_fuse, mailbox_fuse, vhost_user)):
             raise typer.BadParameter("give at least one of --unix, --shm, --raw-fuse, "
-                                     "--mailbox-fuse")
+                                     "--mailbox-fuse, --vhost-user")
         if doorbell not in ("eventfd", "pipe", "poll"):
             raise typer.BadParameter(f"{doorbell!r}: choose from eventfd, pipe, poll",
                                      param_hint="--doorbell")
@@ -68,6 +74,7 @@ def register(app: typer.Typer) -> None:
         _check_endpoint(f"{shm}.ctl" if shm else None, "--shm")
         _check_mountpoint(raw_fuse, "--raw-fuse")
         _check_mountpoint(mailbox_fuse, "--mailbox-fuse")
+        _check_endpoint(vhost_user, "--vhost-user")
         try:
             if factory:
                 platform = _load_factory(factory)(soc)
@@ -77,6 +84,7 @@ def register(app: typer.Typer) -> None:
                        + ", ".join(f"{p:#04x}" for p in platform.protocol_ids()), err=True)
             serve(platform, unix=unix, shm=shm, raw_fuse=raw_fuse, mailbox_fuse=mailbox_fuse,
                   doorbell=doorbell, mailbox_read=mailbox_read, log_messages=not quiet,
+                  vhost_user=vhost_user, vhost_user_capture=vhost_user_capture,
                   on_ready=lambda fronts: typer.echo(
                       "ready: " + " ".join(f.name for f in fronts), err=True))
         except (ConfigError, ValueError) as exc:

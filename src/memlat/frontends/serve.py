@@ -1,6 +1,6 @@
 """Run an emulated platform behind one or more front-ends until SIGINT/SIGTERM.
 
-`serve(platform, unix=..., shm=..., raw_fuse=..., mailbox_fuse=...)` is what
+`serve(platform, unix=..., shm=..., raw_fuse=..., mailbox_fuse=..., vhost_user=...)` is what
 `memlat platform serve` (decisions.md §5) calls. Every message is logged at INFO in the
 kernel's scmi_msg_dump style (see memlat.scmi.msgdump). Shutdown is clean: FUSE trees
 are unmounted, the socket and channel files removed, even when a front-end fails to start.
@@ -22,6 +22,7 @@ from memlat.frontends.fuse_mailbox import MailboxFuse
 from memlat.frontends.fuse_raw import RawFuse
 from memlat.frontends.shm import ShmFrontEnd
 from memlat.frontends.unix import UnixFrontEnd
+from memlat.frontends.vhost_user import VhostUserFrontEnd
 from memlat.scmi.message import Message
 from memlat.scmi.msgdump import exchange_lines
 from memlat.scmi.platform import Platform
@@ -39,7 +40,9 @@ def _log_exchange(agent_id: int, command: Message, reply: Message | None) -> Non
 def build_frontends(platform: Platform, *, unix: str | None = None, shm: str | None = None,
                     raw_fuse: str | None = None, mailbox_fuse: str | None = None,
                     doorbell: str = DEFAULT_DOORBELL,
-                    mailbox_read: str = "hexdump") -> list[FrontEnd]:
+                    mailbox_read: str = "hexdump",
+                    vhost_user: str | None = None,
+                    vhost_user_capture: str | None = None) -> list[FrontEnd]:
     """Create (not start) the requested front-ends around one shared platform gate."""
     gate = as_gate(platform)
     frontends: list[FrontEnd] = []
@@ -51,6 +54,8 @@ def build_frontends(platform: Platform, *, unix: str | None = None, shm: str | N
         frontends.append(RawFuse(gate, raw_fuse))
     if mailbox_fuse:
         frontends.append(MailboxFuse(gate, mailbox_fuse, read_mode=mailbox_read))
+    if vhost_user:
+        frontends.append(VhostUserFrontEnd(gate, vhost_user, capture=vhost_user_capture))
     return frontends
 
 
@@ -59,7 +64,8 @@ def serve(platform: Platform, *, unix: str | None = None, shm: str | None = None
           doorbell: str = DEFAULT_DOORBELL, mailbox_read: str = "hexdump",
           stop: threading.Event | None = None,
           on_ready: Callable[[list[FrontEnd]], None] | None = None,
-          log_messages: bool = True) -> int:
+          log_messages: bool = True, vhost_user: str | None = None,
+          vhost_user_capture: str | None = None) -> int:
     """Serve until SIGINT/SIGTERM (or `stop` is set); returns messages handled (with
     log_messages False: as counted by the unix and shm front-ends).
 
@@ -68,8 +74,9 @@ def serve(platform: Platform, *, unix: str | None = None, shm: str | None = None
     a SIGINT (Ctrl-C) the same clean shutdown runs, then KeyboardInterrupt is raised as
     Python does by default, so `memlat platform serve` exits 130 like every command.
     """
-    if not any((unix, shm, raw_fuse, mailbox_fuse)):
-        raise ValueError("nothing to serve: give --unix, --shm, --raw-fuse or --mailbox-fuse")
+    if not any((unix, shm, raw_fuse, mailbox_fuse, vhost_user)):
+        raise ValueError("nothing to serve: give --unix, --shm, --raw-fuse, --mailbox-fuse "
+                         "or --vhost-user")
     stop = stop or threading.Event()
     counted = [0]
 
@@ -93,7 +100,9 @@ def serve(platform: Platform, *, unix: str | None = None, shm: str | None = None
     try:
         frontends = build_frontends(platform, unix=unix, shm=shm, raw_fuse=raw_fuse,
                                     mailbox_fuse=mailbox_fuse, doorbell=doorbell,
-                                    mailbox_read=mailbox_read)
+                                    mailbox_read=mailbox_read,
+                                    vhost_user=vhost_user,
+                                    vhost_user_capture=vhost_user_capture)
         try:
             for frontend in frontends:
                 frontend.start()
