@@ -83,6 +83,19 @@ def test_one_message_per_read_then_eof_and_eagain(raw_tree: Path) -> None:
         assert os.read(fd, 256) == b""  # EOF at the message boundary
         with pytest.raises(BlockingIOError):
             os.read(fd, 256)
+        # raw_mode.c common_read left the file position at the end of that reply, and
+        # common_write copies at the position but sends the buffer from offset 0: on the
+        # same open file the next message goes out as the stale bytes of the first
+        os.write(fd, _cmd(8, b"0123456789"))
+        assert _wait_readable(fd)
+        stale = os.read(fd, 256)
+        assert stale[:4] == _cmd(7, b"")[:4]  # token 7 again, not 8
+        assert os.read(fd, 256) == b""
+    finally:
+        os.close(fd)
+    # so an agent opens the file anew for every message (transports/raw.py does)
+    fd = os.open(raw_tree / "raw" / "message", os.O_RDWR | os.O_NONBLOCK)
+    try:
         # a short read continues the same message, then EOF
         os.write(fd, _cmd(8, b"0123456789"))
         assert _wait_readable(fd)

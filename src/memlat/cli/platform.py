@@ -121,9 +121,13 @@ def _check_endpoint(value: str | None, hint: str) -> None:
 
 def _check_mountpoint(value: str | None, hint: str) -> None:
     """A FUSE mount point is an existing folder or can be created in an existing one."""
+    from memlat.frontends.fusemount import is_dead_mount
+
     if not value:
         return
     path = Path(value)
+    if is_dead_mount(path):
+        return  # left by a killed server: serve recovers it (frontends.fusemount)
     if path.exists() and not path.is_dir():
         raise typer.BadParameter(f"{path} exists and is not a folder", param_hint=hint)
     if not path.exists() and not path.parent.is_dir():

@@ -195,6 +195,12 @@ class _OpenFile:
     path: str
     rx: bytes | None = None
     pos: int = 0
+    tx: bytearray | None = None  # scmi_dbg_raw_data tx.buf (max_msg_size + 4 bytes)
+    tx_size: int = 0
+    tx_req_size: int = 0
+    # The VFS keeps the file position; the kernel's ppos is that position minus where
+    # raw_mode.c last reset it to 0 (after a send, at the start of a new reply)
+    base: int = 0
 
 
 @dataclass
@@ -331,6 +337,7 @@ class RawModeOperations(FuseOperations):
         if state.rx is None:
             state.rx = q.get(bool(fi.flags & os.O_NONBLOCK), self._cancelled)
             state.pos = 0
+            state.base = offset  # "Reset any previous filepos change, including writes"
         elif state.pos >= len(state.rx):
             state.rx = None  # EOF once the whole message was read out
             return b""
@@ -363,13 +370,37 @@ class RawModeOperations(FuseOperations):
         if self._queue_of(path) is not self.replies:
             raise _fuse_error(errno.EINVAL)  # no write op on this debugfs file
         count = len(data)
-        # common_write: count > tx.len (max_msg_size + 4) - tx_size -> ENOSPC
-        if count > self.config.max_msg_size + 4:
-            raise _fuse_error(errno.ENOSPC)
-        # scmi_xfer_raw_get_init: len < sizeof(u32) -> EINVAL; tx_size > max -> ERANGE
-        if count < 4:
+        state = self._files.get(fi.fh)
+        if state is None:
             raise _fuse_error(errno.EINVAL)
-        if count - 4 > self.config.max_msg_size:
+        tx_len = self.config.max_msg_size + 4
+        if state.tx is None:
+            state.tx = bytearray(tx_len)
+        # common_write: count > tx.len (max_msg_size + 4) - tx_size -> ENOSPC
+        if count > tx_len - state.tx_size:
+            raise _fuse_error(errno.ENOSPC)
+        # The bytes land at the file position (simple_write_to_buffer(..., ppos, ...)) and
+        # the buffer is sent from offset 0; common_write resets the position after a
+        # send, but common_read leaves it at the end of the reply it returned. A message
+        # written after a read on the same open file therefore goes out as stale bytes
+        # (seen on a real 6.12 guest). Modelled so agents that reuse the file are caught.
+        if not state.tx_size:
+            state.tx_req_size = count
+        ppos = offset - state.base
+        if state.tx_size < state.tx_req_size:
+            cnt = max(0, min(count, tx_len - ppos))
+            state.tx[ppos:ppos + cnt] = data[:cnt]
+            state.tx_size += cnt
+            if cnt < count:
+                return cnt
+        written = count
+        data = bytes(state.tx[:state.tx_size])  # what scmi_raw_message_send gets
+        state.tx_size = 0
+        state.base = offset + count  # "Reset ppos for next message": *ppos = 0
+        # scmi_xfer_raw_get_init: len < sizeof(u32) -> EINVAL; tx_size > max -> ERANGE
+        if len(data) < 4:
+            raise _fuse_error(errno.EINVAL)
+        if len(data) - 4 > self.config.max_msg_size:
             raise _fuse_error(errno.ERANGE)
         # unpack_scmi_header + pack_scmi_header: bits 31:28 are not carried
         header = int.from_bytes(data[:4], "little") & 0x0FFF_FFFF
@@ -389,7 +420,7 @@ class RawModeOperations(FuseOperations):
                 raise _fuse_error(errno.EBUSY)  # in-flight registration kept failing
             time.sleep(self.config.max_rx_timeout_ms / 1000 / RAW_RETRIES)
         self._work.put((time.monotonic(), header.to_bytes(4, "little") + bytes(data[4:])))
-        return count
+        return written
 
     # -- platform side ----------------------------------------------------------------
     def _dispatch(self) -> None:

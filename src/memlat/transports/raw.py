@@ -80,11 +80,12 @@ class RawTransport(Transport):
         self.max_rx_timeout_ms = _read_int(transport / "max_rx_timeout_ms") or 30
         #: agent timeout that lets the kernel time out first (then nothing is queued)
         self.suggested_timeout_s = self.max_rx_timeout_ms / 1000 + 0.020
-        try:
-            self._fd = os.open(self.message_path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError as exc:
-            raise TransportError(f"{self.name}: cannot open {self.message_path} "
-                                 f"({exc.strerror})") from exc
+        # One open file per exchange: up to Linux 6.12 raw_mode.c's common_write does not
+        # reset the file position after a send and common_read leaves it at the end of
+        # the reply, so a second message written to the same open file is sent as the
+        # stale bytes of the first (seen on a real 6.12 guest, docs/vm.md). The file is
+        # opened here once to check it, then anew by every send().
+        self._fd = self._open_message()
         self._errors_fd: int | None = None
         errors_path = raw / "errors"
         if errors_path.exists():
@@ -93,14 +94,30 @@ class RawTransport(Transport):
         self._bufsize = max(4096, self.max_msg_size + 8)
         self._poller = select.poll()
         self._poller.register(self._fd, select.POLLIN)
+        self._fresh = True  # the open file has sent nothing yet
         self._late: list[bytes] = []
         self._timeouts = 0
         self._closed = False
 
+    def _open_message(self) -> int:
+        try:
+            return os.open(self.message_path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as exc:
+            raise TransportError(f"{self.name}: cannot open {self.message_path} "
+                                 f"({exc.strerror})") from exc
+
     def send(self, message: bytes) -> None:
-        """One write of the whole message, as the kernel requires."""
+        """One write of the whole message, as the kernel requires, on a freshly opened
+        `message` file (see __init__)."""
         if self._closed:
             raise TransportError(f"{self.name}: transport is closed")
+        if not self._fresh:
+            fd = self._open_message()
+            self._poller.unregister(self._fd)
+            os.close(self._fd)
+            self._fd = fd
+            self._poller.register(fd, select.POLLIN)
+        self._fresh = False
         try:
             written = os.write(self._fd, message)
         except OSError as exc:
