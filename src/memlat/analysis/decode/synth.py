@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from memlat.agent.session import open_session
+from memlat.analysis.decode.devfreq import devfreq_events_for_votes
 from memlat.analysis.decode.ftrace import (
     FTRACE_HEADER,
     devfreq_body,
@@ -23,10 +24,12 @@ from memlat.analysis.decode.ftrace import (
     xfer_body,
 )
 from memlat.config.model import SocConfig
+from memlat.config.profiles import load_profile
 from memlat.qcom.dialect import ErrorPolicy
 from memlat.scmi.agent import Exchange
 from memlat.scmi.msgdump import BASE_CHANNEL
 from memlat.scmi.status import to_linux_errno
+from memlat.traces import synth_trace, trace_to_frame
 
 SENDER = ("kworker/u24:3", 97, 2, ".....")  # task, pid, cpu, flags of the sending thread
 IRQ = ("<idle>", 0, 0, "d.h1.")  # the mailbox interrupt that delivers the reply
@@ -152,9 +155,6 @@ def board_trace(soc: str = "x1e80100", *, windows: int = 100, seed: int = 7
     `soc`, other drivers' perf/clock traffic interleaved, unrelated events, then the
     devfreq_frequency changes memlat's governor makes on a seeded counter trace that
     starts when the START_TIMER reply arrives. Deterministic."""
-    from memlat.analysis.decode.devfreq import devfreq_events_for_votes
-    from memlat.config.profiles import load_profile
-    from memlat.traces import synth_trace, trace_to_frame
 
     cfg = load_profile(soc)
     clock = Clock()
