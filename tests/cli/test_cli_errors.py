@@ -193,3 +193,25 @@ def test_real_process_exit_status(line: str, status: int, fragment: str,
     assert proc.stderr.startswith(fragment), proc.stderr
     assert proc.stdout == ""
     assert "Traceback" not in proc.stderr
+
+
+def test_outputs_never_replace_inputs_or_foreign_files(tmp_path: Path,
+                                                       capfd: pytest.CaptureFixture[str]
+                                                       ) -> None:
+    """replay/trace outputs: the command's own input is refused even with --force; an
+    existing file is replaced only with --force (nothing memlat did not create is lost)."""
+    trace = tmp_path / "t.csv"
+    assert run_cli(["trace", "synth", str(trace), "--windows", "20", "--cpus", "12"]) == 0
+    before = trace.read_bytes()
+    assert run_cli(["replay", "--trace", str(trace), "--out", str(trace), "--force"]) == 2
+    assert "is also an input" in capfd.readouterr().err and trace.read_bytes() == before
+    keep = tmp_path / "keep.csv"
+    keep.write_text("precious\n")
+    for argv in (["replay", "--trace", str(trace), "--out", str(keep)],
+                 ["trace", "synth", str(keep)],
+                 ["trace", "convert", str(trace), str(keep)]):
+        assert run_cli(argv) == 2, argv
+        assert "exists; pass --force" in capfd.readouterr().err
+        assert keep.read_text() == "precious\n"
+    assert run_cli(["replay", "--trace", str(trace), "--out", str(keep), "--force"]) == 0
+    assert keep.read_text().startswith("window,group,khz")

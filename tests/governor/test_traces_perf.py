@@ -305,8 +305,12 @@ def test_replay_takes_format(tmp_path: Path) -> None:
                               "--format", "perf"])
     assert res.exit_code == 0, res.output
     assert "2 windows" in res.output
+    votes = out.read_text()
     res = runner.invoke(app, ["replay", "--trace", str(src), "--out", str(out),
                               "--format", "csv"])
+    assert res.exit_code == 2 and out.read_text() == votes  # an existing --out is kept
+    res = runner.invoke(app, ["replay", "--trace", str(src), "--out", str(out),
+                              "--format", "csv", "--force"])
     assert res.exit_code == 2 and "cannot read trace as CSV" in res.output
 
 

@@ -213,3 +213,18 @@ def test_ctrl_c_keeps_what_was_found(tmp_path: Path) -> None:
     summary = json.loads((tmp_path / "out" / "tune.json").read_text())
     assert summary["interrupted"] is True and 2 <= summary["trials"] < 400
     assert (tmp_path / "out" / "tuned-profile.yaml").is_file()
+
+
+def test_tunes_with_other_settings_never_share_a_stored_study(tmp_path: Path) -> None:
+    """The study names carry a digest of the settings: a tune of other workloads into the
+    same storage starts its own study instead of resuming (and mis-scoring) another's."""
+    runner = CliRunner()
+    base = ["tune", "--duration", "0.15", "--trials", "2", "--folds", "1", "--batch", "2",
+            "--knobs", "ipm_ceil"]
+    first = runner.invoke(app, [*base, "--only", "video,compute", "--out",
+                                str(tmp_path / "a")])
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(app, [*base, "--only", "mcf", "--out", str(tmp_path / "b")])
+    assert second.exit_code == 0, second.output
+    assert json.loads((tmp_path / "b" / "tune.json").read_text())["trials"] == 2
+    assert (tmp_path / "tune.db").is_file()

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
+import json
 import random
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
@@ -472,16 +474,38 @@ def _pool(opts: TuneOptions) -> Iterator[Executor | None]:
         yield None
 
 
-def tune(opts: TuneOptions, workloads: Sequence[Workload],
-         on_trial: Callable[[str, StudyResult], None] | None = None) -> TuneResult:
-    """Baselines, k-fold studies scored on held-out workloads, then the final study on
-    every workload. Ctrl-C stops early and returns what was found (interrupted=True)."""
+def check_options(opts: TuneOptions, workloads: Sequence[Workload]) -> None:
+    """Refuse options no tune can run with (TuneError naming the option)."""
     if not workloads:
         raise TuneError("no workloads to tune on")
     if not 0 < opts.budget < 1:
         raise TuneError(f"--budget must be a fraction in (0, 1), got {opts.budget}")
     if opts.trials < 1:
         raise TuneError(f"--trials must be at least 1, got {opts.trials}")
+    if opts.batch < 1 or opts.workers < 1:
+        raise TuneError("--batch and --workers must be at least 1")
+    unknown = [k for k in opts.knobs if k not in ALL_KNOBS]
+    if unknown or not opts.knobs:
+        raise TuneError(f"unknown knob(s) {', '.join(unknown) or '(none)'}; have "
+                        f"{', '.join(ALL_KNOBS)}")
+
+
+def settings_key(opts: TuneOptions, workloads: Sequence[Workload]) -> str:
+    """A short digest of everything that decides a trial's score (SoC, workloads as
+    given, budget, knobs, seed, batch, folds): part of the study names, so a stored study
+    is resumed only by a tune with the same settings, never mixed with another's."""
+    data = {"soc": opts.soc, "budget": opts.budget, "knobs": list(opts.knobs),
+            "seed": opts.seed, "batch": opts.batch, "folds": opts.folds,
+            "workloads": [w.model_dump(mode="json") for w in workloads]}
+    text = json.dumps(data, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def tune(opts: TuneOptions, workloads: Sequence[Workload],
+         on_trial: Callable[[str, StudyResult], None] | None = None) -> TuneResult:
+    """Baselines, k-fold studies scored on held-out workloads, then the final study on
+    every workload. Ctrl-C stops early and returns what was found (interrupted=True)."""
+    check_options(opts, workloads)
     ctx = _Context(opts.soc, opts.seed, opts.budget, tuple(workloads))
     stock = _setup(ctx).soc
     names = [w.name for w in workloads]

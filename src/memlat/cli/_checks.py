@@ -39,14 +39,23 @@ def _parent_writable(p: Path, hint: str) -> None:
         raise _bad(hint, f"{p}: folder {parent} is not writable")
 
 
-def output_file(path: Path | str | None, hint: str) -> None:
+def output_file(path: Path | str | None, hint: str, *, force: bool = False,
+                inputs: tuple[Path | str | None, ...] = ()) -> None:
     """`path` (when given) can be written as a file: its folder exists and is writable,
-    and it is not itself a folder. Missing parent folders are never created."""
+    it is not a folder, it is none of the command's `inputs`, and an existing file is
+    replaced only with `force` (nothing memlat did not create is overwritten by default).
+    Missing parent folders are never created."""
     if path is None:
         return
     p = Path(path)
     if p.is_dir():
         raise _bad(hint, f"{p}: is a folder, expected a file name")
+    for src in inputs:
+        if src is not None and p.exists() and Path(src).exists() and p.samefile(src):
+            raise _bad(hint, f"{p}: is also an input of this command; refusing to "
+                             "overwrite it")
+    if p.exists() and not force:
+        raise _bad(hint, f"{p}: exists; pass --force to replace it")
     if p.exists() and not os.access(p, os.W_OK):
         raise _bad(hint, f"{p}: not writable")
     _parent_writable(p, hint)

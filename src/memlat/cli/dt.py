@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
         try:
             result = check(file, tuple(include or ()))
         except ConfigError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            typer.echo(f"memlat dt check: {exc}", err=True)
             raise typer.Exit(2) from None
         for f in result.findings:
             typer.echo(f"{file}:{f}", err=True)

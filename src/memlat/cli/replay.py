@@ -24,6 +24,7 @@ def register(app: typer.Typer) -> None:
                                              "(instead of --soc)."),
         perfetto: Path | None = typer.Option(None, "--perfetto", help="Also write a Perfetto "
                                              "trace (open it in ui.perfetto.dev)."),
+        force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
     ) -> None:
         """Replay a counter trace through the emulated firmware governor."""
         from memlat.analysis.replay import replay
@@ -34,7 +35,8 @@ def register(app: typer.Typer) -> None:
             soc = str(soc_file.resolve())  # load_profile reads a path as a YAML file
         input_file(trace, "--trace")
         input_file(events, "--events")
-        output_file(out, "--out")
+        output_file(out, "--out", force=force, inputs=(trace, events, soc_file))
+        output_file(perfetto, "--perfetto", force=force, inputs=(trace, out))
         try:
             frame = replay(soc, trace, out, use_numba=numba, perf_events=events, fmt=fmt)
             if perfetto is not None:

@@ -102,7 +102,8 @@ def register(app: typer.Typer) -> None:
             soc = str(soc_file.resolve())  # load_profile reads a path as a YAML file
         input_file(workloads, "--workloads")
         if perfetto is not None:
-            output_file(perfetto, "--perfetto")
+            output_file(perfetto, "--perfetto", force=force,
+                        inputs=(workloads, soc_file))
         check_output_folder(out, force=force, patterns=REPORT_PATTERNS)
         chosen = select_workloads(workloads, only, duration)
         # SoC and simulation profile loaded and cross-checked; every workload placed on this

@@ -90,10 +90,7 @@ def register(app: typer.Typer) -> None:
                     boost_pct=_ints(boost, "--boost"))
         # every input is checked before the sweep starts
         input_file(workloads, "--workloads")
-        output_file(out, "--out")
-        if out.exists() and not force:
-            raise typer.BadParameter(f"{out} exists; pass --force to overwrite it",
-                                     param_hint="--out")
+        output_file(out, "--out", force=force, inputs=(workloads,))
         chosen = select_workloads(workloads, only, duration)
         for point in grid.points():  # an unknown SoC or a bad tuning fails now
             make_setup(soc, seed=seed, tunables=point)

@@ -37,6 +37,7 @@ def register(app: typer.Typer) -> None:
                                         help="Refuse traces with more windows."),
         max_cpus: int = typer.Option(MAX_CPUS, "--max-cpus", min=1,
                                      help="Refuse CPU numbers >= this (without --ncpus)."),
+        force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
     ) -> None:
         """Convert a trace between CSV, Parquet and perf stat output."""
         from memlat.cli._checks import input_file, output_file
@@ -45,7 +46,7 @@ def register(app: typer.Typer) -> None:
 
         input_file(src, "SRC")
         input_file(events, "--events")
-        output_file(dst, "DST")
+        output_file(dst, "DST", force=force, inputs=(src, events))
         try:
             table = load_event_table(events) if events else None
             trace, info = load_trace(src, fmt=fmt, ncpus=ncpus, perf_events=table,
@@ -74,13 +75,14 @@ def register(app: typer.Typer) -> None:
                                         "misses (IPM undefined)."),
         wrap: float = typer.Option(0.02, "--wrap", min=0.0, max=1.0,
                                    help="Share of samples with deltas beyond 2**32."),
+        force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
     ) -> None:
         """Write a seeded synthetic trace."""
         from memlat.cli._checks import output_file
         from memlat.errors import MemlatError
         from memlat.traces import synth_trace, write_trace
 
-        output_file(dst, "DST")
+        output_file(dst, "DST", force=force)
         trace = synth_trace(windows, cpus, seed=seed, dt_us=dt_us, idle_frac=idle,
                             zero_miss_frac=zero_miss, wrap_frac=wrap)
         try:

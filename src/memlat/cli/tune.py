@@ -60,7 +60,13 @@ def register(app: typer.Typer) -> None:
 
         err = Console(stderr=True)
         try:
-            from memlat.analysis.tune import DEFAULT_KNOBS, TuneError, TuneOptions
+            from memlat.analysis.tune import (
+                DEFAULT_KNOBS,
+                TuneError,
+                TuneOptions,
+                check_options,
+                settings_key,
+            )
             from memlat.analysis.tune import tune as run_tune
             from memlat.analysis.tune_export import write_outputs
         except ModuleNotFoundError as exc:  # the optional extra is missing
@@ -80,15 +86,18 @@ def register(app: typer.Typer) -> None:
         opts = TuneOptions(
             soc=soc, budget=budget, trials=trials, seed=seed, workers=workers, batch=batch,
             storage=storage or f"sqlite:///{out_parent / 'tune.db'}",
-            study_prefix=f"{study}-{Path(soc).stem}-s{seed}", folds=folds,
+            study_prefix=study, folds=folds,
             dask_scheduler=dask_scheduler,
             knobs=tuple(k.strip() for k in knobs.split(",") if k.strip()) if knobs
             else DEFAULT_KNOBS)
         try:
             chosen = select_workloads(workloads, only, duration)
-        except MemlatError as exc:
+            check_options(opts, chosen)
+        except (TuneError, MemlatError) as exc:
             err.print(f"memlat tune: {exc}")
             raise typer.Exit(2) from exc
+        # the study names carry the settings: the same command resumes, another never mixes
+        opts.study_prefix = f"{study}-{Path(soc).stem}-{settings_key(opts, chosen)}"
 
         def progress(name: str, study_result: object) -> None:
             trials_done = getattr(study_result, "trials", [])
@@ -112,6 +121,5 @@ def register(app: typer.Typer) -> None:
         command = "memlat " + shlex.join(sys.argv[1:])
         for path in write_outputs(result, out, command=command, base_dts=base_dts):
             err.print(f"  wrote {path}", highlight=False)
-        if result.interrupted:
-            err.print("memlat tune: interrupted; the files cover the finished trials")
+        if result.interrupted:  # the files cover the finished trials; exit 130 (docs/cli.md)
             raise typer.Exit(130)
