@@ -65,6 +65,8 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"memlat probe: {exc}", err=True)
             raise typer.Exit(2) from exc
         try:
+            for warning in session.soc.warnings:  # e.g. x1p42100's static masks
+                typer.echo(f"memlat probe: warning: {warning}", err=True)
             result = session.probe(on_error=on_error)  # type: ignore[arg-type]
         finally:
             session.close()
