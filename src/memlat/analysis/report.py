@@ -38,6 +38,7 @@ from memlat.agent.devfreq import DevfreqDevice
 from memlat.analysis.outdir import MANIFEST, staged_folder
 from memlat.analysis.report_page import Figure, WorkloadSection, render_html, render_markdown
 from memlat.analysis.verdict import Verdict, compute_verdict
+from memlat.sim.batch import default_jobs, worker_pool
 from memlat.sim.results import RunResult, Timeline
 
 # what write_report may write (relative paths), for the --force check before a run
@@ -146,7 +147,9 @@ def _draw_bus(ax: Any, tl: Timeline, column: str, color: str) -> bool:
     y = np.asarray(getattr(tl, column), dtype=float)
     changes = int(np.count_nonzero(np.diff(y)))
     if changes <= _DENSE_TRANSITIONS:
-        ax.step(edges, np.append(y, y[-1]), where="post", color=color, lw=1.4, zorder=4)
+        keep = np.r_[True, y[1:] != y[:-1]]  # only the steps: lossless for where="post"
+        ax.step(np.append(edges[:-1][keep], edges[-1]), np.append(y[keep], y[-1]),
+                where="post", color=color, lw=1.4, zorder=4)
         return False
     nbins = int(max(20, min(150, len(tl) // 4)))
     bins, lo, hi, mean = _binned(edges, y, nbins)
@@ -199,8 +202,12 @@ def plot_bus_timeline(path: Path, workload: str, results: Sequence[RunResult]) -
             if dense_any else "")
     fig.suptitle(f"{workload}: bus frequency per policy (grey bands: workload phases{note})",
                  fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    # fixed margins in inches: tight_layout re-renders every text several times and was
+    # most of the report's time (one figure per workload)
+    height = fig.get_figheight()
+    fig.subplots_adjust(left=0.07, right=0.985, top=1 - 0.55 / height,
+                        bottom=0.5 / height, hspace=0.45, wspace=0.12)
+    fig.savefig(path, dpi=100, pil_kwargs={"compress_level": 1})
     plt.close(fig)
     return path
 
@@ -402,6 +409,10 @@ def write_trans_stats(out: Path, result: RunResult, ladders: dict[str, Sequence[
     return paths
 
 
+def _plot_bus_timeline_job(job: tuple[Path, str, list[RunResult]]) -> Path:
+    return plot_bus_timeline(*job)
+
+
 def write_report(out: Path | str, results: Sequence[RunResult], *,
                  frontiers: dict[str, tuple[np.ndarray, np.ndarray]],
                  ladders: dict[str, Sequence[float]], sample_ms: float,
@@ -429,9 +440,13 @@ def write_report(out: Path | str, results: Sequence[RunResult], *,
         overview.append(Figure(path.name, "Energy vs slowdown per workload, relative to "
                                "performance, with the oracle frontier", path.read_bytes()))
         sections = []
-        for workload in verdict.workloads:
-            rows = [r for r in results if r.workload == workload]
-            path = plot_bus_timeline(tmp / f"busfreq_{_slug(workload)}.png", workload, rows)
+        plots = [(tmp / f"busfreq_{_slug(w)}.png", w, [r for r in results if r.workload == w])
+                 for w in verdict.workloads]
+        # one figure per workload, drawn in parallel: matplotlib's drawing is most of a
+        # default run's time (docs/simulation.md)
+        with worker_pool(max(1, min(default_jobs(), len(plots)))) as pool:
+            list(pool.map(_plot_bus_timeline_job, plots))
+        for path, workload, rows in plots:
             ref = next((r for r in rows if r.policy == "performance" and r.timeline), None)
             stats: list[str] = []
             for r in rows:
