@@ -144,7 +144,8 @@ def run(quick: bool = False) -> dict[str, Any]:
     })
     memlat_bin = str(Path(sys.executable).with_name("memlat"))
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [memlat_bin, "run", "--out", str(Path(tmp) / "report")]
+        # --force: the warm-up run wrote the folder the timed run replaces
+        cmd = [memlat_bin, "run", "--force", "--out", str(Path(tmp) / "report")]
         if quick:  # a smoke test of the figures: one short run, no warm-up
             cmd += ["--only", "mcf", "--duration", "0.3", "--policies", "memlat,performance"]
         else:
