@@ -56,10 +56,9 @@ def base_platform(soc: str | None = None) -> Platform:
     """The emulated CPUCP platform (base + 0x80) for `soc` (a SoC profile name)."""
     from memlat.config import load_config
     from memlat.cpucp.boot import make_cpucp_platform
-    from memlat.cpucp.hardware import SocHardware
 
     cfg = load_config(soc=soc) if soc else None
-    made = (make_cpucp_platform(cfg.hardware(), soc_limits=SocHardware.from_soc(cfg))
+    made = (make_cpucp_platform(cfg.hardware(enforce_limits=True))
             if cfg is not None else make_cpucp_platform())
     return made[0]
 

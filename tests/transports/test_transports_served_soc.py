@@ -14,7 +14,6 @@ from memlat.agent.probe import probe
 from memlat.agent.session import make_agent
 from memlat.config import load_config
 from memlat.cpucp.boot import make_cpucp_platform
-from memlat.cpucp.hardware import SocHardware
 from memlat.cpucp.service import CpucpService
 from memlat.qcom.codec import MapMsg, NodeMsg, ScalarMsg, encode_request
 from memlat.qcom.dialect import Dialect
@@ -36,7 +35,7 @@ def _set(platform, service: CpucpService, param: ParamId, body: bytes) -> Status
 @pytest.fixture
 def hamoa():
     cfg = load_config(soc="x1e80100")
-    platform, service = make_cpucp_platform(cfg.hardware(), soc_limits=SocHardware.from_soc(cfg))
+    platform, service = make_cpucp_platform(cfg.hardware(enforce_limits=True))
     assert _set(platform, service, ParamId.SET_MEM_GROUP, NodeMsg(0xFFF, 0).pack()) == 0
     assert _set(platform, service, ParamId.SET_MONITOR, NodeMsg(0xF, 0, 0, 0).pack()) == 0
     return platform, service
@@ -62,14 +61,14 @@ def test_configuration_beyond_the_soc_is_refused(hamoa, param, body, reason) -> 
 @pytest.mark.parametrize("soc", PROFILES)
 def test_every_profile_fits_its_own_firmware(soc: str) -> None:
     cfg = load_config(soc=soc)
-    platform, service = make_cpucp_platform(cfg.hardware(), soc_limits=SocHardware.from_soc(cfg))
+    platform, service = make_cpucp_platform(cfg.hardware(enforce_limits=True))
     agent = make_agent(InProcessTransport(platform), Dialect(cfg.dialect))
     result = probe(agent, cfg, cfg.dialect)
     assert result.ok, (result.failure, service.refusals)
 
 
 def test_static_table_masks_of_a_smaller_sibling_are_known_cpus() -> None:
-    purwa = SocHardware.from_soc(load_config(soc="x1p42100"))
+    purwa = load_config(soc="x1p42100").hardware(enforce_limits=True)
     assert purwa.ncpus == 8 and purwa.cpu_mask == 0xFFF
     assert purwa.check_cpumask(0xF00, "monitor cpumask") is None
     assert "[12]" in (purwa.check_cpumask(0x1000, "monitor cpumask") or "")

@@ -77,7 +77,7 @@ class Qemu:
 def backend(tmp_path: Path) -> Iterator[VhostUserFrontEnd]:
     from memlat.config import load_config
 
-    platform, _ = make_cpucp_platform(load_config(soc="x1e80100"))
+    platform, _ = make_cpucp_platform(load_config(soc="x1e80100").hardware())
     front = VhostUserFrontEnd(platform, tmp_path / "scmi.sock").start()
     yield front
     front.stop()

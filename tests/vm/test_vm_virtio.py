@@ -93,7 +93,7 @@ def test_captured_chain_is_served_like_the_live_back_end(record: dict) -> None:
     place_chain(memory.buf, base, record, avail_idx=1)
     queue = SplitQueue(record["num"], record["desc_table"], record["avail"], record["used"],
                        memory)
-    platform, _ = make_cpucp_platform(load_config(soc="x1e80100"))
+    platform, _ = make_cpucp_platform(load_config(soc="x1e80100").hardware())
     # bring the CPUCP to the state it had: the probe commands sent before this one
     request = bytes.fromhex(record["request"])
     earlier = [c for c, _ in REFERENCE]

@@ -151,7 +151,6 @@ def _wall_clock_platform(soc: str, trace: str | None) -> tuple[Platform, CpucpSe
     from memlat.clock import WallClock
     from memlat.config import load_config
     from memlat.cpucp.boot import make_cpucp_platform
-    from memlat.cpucp.hardware import SocHardware
     from memlat.cpucp.sources import StaircaseSource, TraceSource
 
     source: CounterSource = StaircaseSource()
@@ -160,7 +159,7 @@ def _wall_clock_platform(soc: str, trace: str | None) -> tuple[Platform, CpucpSe
 
         source = TraceSource(read_trace(trace))
     cfg = load_config(soc=soc)
-    platform, service = make_cpucp_platform(cfg.hardware(), clock=WallClock(), source=source,
-                                            soc_limits=SocHardware.from_soc(cfg))
+    platform, service = make_cpucp_platform(cfg.hardware(enforce_limits=True),
+                                            clock=WallClock(), source=source)
     service.sampler.start_thread()
     return platform, service

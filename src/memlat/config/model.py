@@ -25,7 +25,8 @@ from pydantic import (
     model_validator,
 )
 
-from memlat.cpucp.state import CpucpHardware, CpucpLimits
+from memlat.cpucp.hardware import CpucpHardware, GroupHardware
+from memlat.cpucp.state import CpucpLimits
 from memlat.errors import ConfigError
 from memlat.qcom.dialect import Dialect
 from memlat.yamlfile import loc_to_path
@@ -352,11 +353,22 @@ class SocConfig(_Model):
             out.append(max(covering, default=0))
         return tuple(out)
 
-    def hardware(self) -> CpucpHardware:
+    def hardware(self, *, enforce_limits: bool = False) -> CpucpHardware:
         """What the SoC's CPUCP firmware knows without the OS telling it: CPU count,
-        cluster maxima and the names of its buses (result keys such as ddr_qos)."""
+        cluster maxima, its buses (names, OPP and map ranges) and the CPU bits of its
+        static tables. enforce_limits: the firmware refuses what does not fit (a served
+        platform, docs/cpucp.md)."""
+        groups = []
+        for g in self.groups:
+            lo, hi = g.map_range()
+            groups.append(GroupHardware(g.hw_type, g.name, g.key, g.ladder[0], g.ladder[-1],
+                                        lo, hi))
+        static = 0
+        for g, _idx, mon in self.monitors():
+            static |= self.group_mask(g) | mon.cpumask
         return CpucpHardware(ncpus=self.ncpus, cluster_max_mhz=self.cluster_max_mhz(),
-                             group_names=tuple((g.hw_type, g.key) for g in self.groups))
+                             groups=tuple(groups), static_mask=static,
+                             enforce_limits=enforce_limits)
 
     def with_dialect(self, dialect: Dialect | str) -> SocConfig:
         """The same configuration checked and defaulted for another dialect."""

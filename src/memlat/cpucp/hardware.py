@@ -1,29 +1,32 @@
 """What the emulated CPUCP knows about the SoC it runs on: its CPUs and memory groups.
 
 Real firmware is built for one part: it cannot count CPUs it does not have, vote for a
-bus it does not drive, or set a frequency outside that bus's OPP table. `SocHardware`
-carries exactly those facts, handed to `CpucpService` at boot (`make_cpucp_platform`
-with a SoC profile). Each `check_*` returns None when the value fits, or the reason it
-does not; the service refuses the command with INVALID_PARAMETERS, protocol.md §2.4's
-status for a lookup failure ("lookup failure → INVALID_PARAMETERS"; SET_MIN_FREQ /
-SET_MAX_FREQ / MON_FREQ_MAP document INVALID_PARAMETERS). Without a `SocHardware` the
-service accepts any CPU, group and frequency, as before (unit tests of the protocol).
+bus it does not drive, or set a frequency outside that bus's OPP table. `CpucpHardware`
+carries those facts (plus each CPU's cluster maximum and the buses' names), handed to
+`CpucpService` at boot; `SocConfig.hardware()` builds it from a SoC profile. With
+`enforce_limits` (a served platform) each `check_*` that returns a reason makes the
+service refuse the command with INVALID_PARAMETERS, protocol.md §2.4's status for a
+lookup failure ("lookup failure → INVALID_PARAMETERS"; SET_MIN_FREQ / SET_MAX_FREQ /
+MON_FREQ_MAP document INVALID_PARAMETERS). Without it the service accepts any CPU,
+group and frequency (unit tests of the protocol, the in-process agent).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+
+from memlat.qcom.ids import HwType
 
 
 @dataclass(frozen=True, slots=True)
 class GroupHardware:
-    """One memory group the SoC has. freq_min/freq_max: the OPP table's ends, kHz (or
-    levels 0/1 for DDR_QOS); map_min/map_max: MON_FREQ_MAP's second column range, MHz
-    (or levels)."""
+    """One memory group the SoC has. name: as the SoC names it (ddr-qos); key: its result
+    key (ddr_qos). freq_min/freq_max: the OPP table's ends, kHz (or levels 0/1 for
+    DDR_QOS); map_min/map_max: MON_FREQ_MAP's second column range, MHz (or levels)."""
 
     hw_type: int
     name: str
+    key: str
     freq_min: int
     freq_max: int
     map_min: int
@@ -31,36 +34,35 @@ class GroupHardware:
 
 
 @dataclass(frozen=True, slots=True)
-class SocHardware:
-    """The SoC's CPUs (ncpus, logical 0..ncpus-1) and memory groups, keyed by hw_type.
+class CpucpHardware:
+    """What the firmware knows of its SoC without being told over SCMI.
 
-    static_mask: CPU bits the firmware's own static tables name. Usually the CPUs of the
-    part; on a part whose driver tables were copied from a bigger sibling (x1p42100
-    reuses the 12-core Hamoa masks, protocol.md §5 "Open questions" item 7) also those
-    bits, since the firmware must accept what its own upstream driver sends.
+    ncpus: logical CPUs with counters (None: derived from the highest bit of any
+    programmed cpumask); bits of a cpumask beyond them name CPUs the part lacks and are
+    never sampled (protocol.md §5 point 7). cluster_max_mhz[c]: CPU c's cluster maximum
+    (effective-frequency method 0). groups: the SoC's memory groups (a hw_type not listed
+    is named by `HwType.label`). static_mask: CPU bits the firmware's own static tables
+    name: usually the part's CPUs; on a part whose driver tables were copied from a
+    bigger sibling (x1p42100 reuses the 12-core Hamoa masks) also those bits, since the
+    firmware must accept what its own upstream driver sends. enforce_limits: refuse
+    configurations that do not fit (a served platform).
     """
 
-    name: str
-    ncpus: int
-    groups: tuple[GroupHardware, ...]
+    ncpus: int | None = None
+    cluster_max_mhz: tuple[int, ...] = ()
+    groups: tuple[GroupHardware, ...] = ()
     static_mask: int = 0
+    enforce_limits: bool = False
 
-    @classmethod
-    def from_soc(cls, soc: Any) -> SocHardware:
-        """From a SoC profile (memlat.config SocConfig): ladder ends and map ranges."""
-        groups = []
-        for g in soc.groups:
-            lo, hi = g.map_range()
-            groups.append(GroupHardware(g.hw_type, g.name, g.ladder[0], g.ladder[-1], lo, hi))
-        static = 0
-        for g, _idx, mon in soc.monitors():
-            static |= soc.group_mask(g) | mon.cpumask
-        return cls(soc.name, len(soc.cpus), tuple(groups), static)
+    def group_name(self, hw_type: int) -> str:
+        """The result key of group `hw_type` (ddr, llcc, ddr_qos, ...)."""
+        grp = self.group(hw_type)
+        return grp.key if grp is not None else HwType.label(hw_type)
 
     @property
     def cpu_mask(self) -> int:
         """Every CPU bit the firmware accepts: the part's CPUs and its static tables'."""
-        return (1 << self.ncpus) - 1 | self.static_mask
+        return (1 << (self.ncpus or 0)) - 1 | self.static_mask
 
     def group(self, hw_type: int) -> GroupHardware | None:
         """The group with this hw_type, or None when the SoC has none."""

@@ -23,12 +23,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from memlat.clock import Clock, SimClock
-from memlat.cpucp.hardware import SocHardware
+from memlat.cpucp.hardware import CpucpHardware
 from memlat.cpucp.sampling import CounterSource, SamplingLoop, VoteSubscriber
 from memlat.cpucp.state import (
     GROUP_FIELDS,
     MONITOR_FIELDS,
-    CpucpHardware,
     CpucpLimits,
     CpucpSnapshot,
     GroupState,
@@ -80,10 +79,9 @@ class CpucpService(ProtocolHandler):
 
     dialect None accepts both algorithm strings; a Dialect accepts only its own (the
     other gets NOT_SUPPORTED like any unknown algorithm). hardware: what the firmware
-    knows of its SoC (CPU count, cluster maxima, bus names; `CpucpHardware`).
-    soc_limits (`memlat.cpucp.hardware.SocHardware`, given to served platforms): refuse
-    with INVALID_PARAMETERS CPU masks beyond the SoC's CPUs, groups it lacks and
-    frequencies outside its OPP limits (docs/cpucp.md).
+    knows of its SoC (`memlat.cpucp.hardware.CpucpHardware`); with its enforce_limits
+    (served platforms) CPU masks beyond the SoC's CPUs, groups it lacks and frequencies
+    outside its OPP limits are refused with INVALID_PARAMETERS (docs/cpucp.md).
     """
 
     protocol_id = PROTOCOL_ID
@@ -91,14 +89,13 @@ class CpucpService(ProtocolHandler):
 
     def __init__(self, *, dialect: Dialect | None = None, limits: CpucpLimits | None = None,
                  clock: Clock | None = None, counter_source: CounterSource | None = None,
-                 hardware: CpucpHardware | None = None, num_agents: int = 1,
-                 soc_limits: SocHardware | None = None) -> None:
+                 hardware: CpucpHardware | None = None, num_agents: int = 1) -> None:
         self.dialects = frozenset(Dialect) if dialect is None else frozenset({Dialect(dialect)})
         self.limits = limits or CpucpLimits()
         self.clock: Clock = clock if clock is not None else SimClock()
         self.hardware = hardware if hardware is not None else CpucpHardware()
         self.num_agents = num_agents
-        self.soc_limits = soc_limits
+        self.soc_limits = self.hardware if self.hardware.enforce_limits else None
         self.lock = threading.RLock()
         self.sampler = SamplingLoop(self.clock, counter_source, lock=self.lock)
         self._state = CpucpSnapshot()

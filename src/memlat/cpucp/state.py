@@ -140,26 +140,3 @@ def check_event_ids(events: tuple[int, ...]) -> None:
         if cid != UNUSED_EVENT and not 0 <= cid < N_COUNTERS:
             raise Refused(Status.INVALID_PARAMETERS,
                           f"event slot {i} names unknown counter {cid:#x}")
-
-
-@dataclass(frozen=True, slots=True)
-class CpucpHardware:
-    """What the firmware knows of its SoC without being told over SCMI.
-
-    ncpus: logical CPUs with counters (None: derived from the highest bit of any
-    programmed cpumask); bits of a cpumask beyond them name CPUs the part lacks and are
-    never sampled (protocol.md §5 point 7). cluster_max_mhz[c]: CPU c's cluster maximum
-    (effective-frequency method 0). group_names: (hw_type, name) of the SoC's buses; a
-    hw_type not listed is named by `HwType.label` (ddr, llcc, ddr_qos, ...).
-    """
-
-    ncpus: int | None = None
-    cluster_max_mhz: tuple[int, ...] = ()
-    group_names: tuple[tuple[int, str], ...] = ()
-
-    def group_name(self, hw_type: int) -> str:
-        """The result key of group `hw_type`."""
-        for hw, name in self.group_names:
-            if hw == hw_type:
-                return name
-        return HwType.label(hw_type)
