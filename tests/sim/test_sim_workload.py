@@ -126,7 +126,11 @@ def test_yaml_cache_rereads_a_changed_file_and_hands_out_copies(tmp_path):
 
 
 def test_cli_run_lists_the_simulator_policies():
+    """cli/run.py copies these names for a fast `memlat --help`: they must stay equal."""
+    from memlat.cli.run import DEFAULT_ORACLE_BUDGET as CLI_BUDGET
     from memlat.cli.run import POLICIES as CLI_POLICIES
     from memlat.sim.policies import POLICIES
+    from memlat.sim.run import DEFAULT_ORACLE_BUDGET
 
     assert CLI_POLICIES == POLICIES
+    assert CLI_BUDGET == DEFAULT_ORACLE_BUDGET

@@ -95,7 +95,6 @@ class CpucpService(ProtocolHandler):
         self.clock: Clock = clock if clock is not None else SimClock()
         self.hardware = hardware if hardware is not None else CpucpHardware()
         self.num_agents = num_agents
-        self.soc_limits = self.hardware if self.hardware.enforce_limits else None
         self.lock = threading.RLock()
         self.sampler = SamplingLoop(self.clock, counter_source, lock=self.lock)
         self._state = CpucpSnapshot()
@@ -311,9 +310,9 @@ class CpucpService(ProtocolHandler):
         node = NodeMsg.unpack(body)  # mon_type, mon_idx and name are not interpreted
         if node.hw_type not in GROUP_HW_TYPES:
             raise Refused(Status.INVALID_PARAMETERS, f"hw_type {node.hw_type} is no group")
-        if self.soc_limits is not None:
-            self._fits(self.soc_limits.check_group(node.hw_type))
-            self._fits(self.soc_limits.check_cpumask(node.cpumask, "group cpumask"))
+        if self.hardware.enforce_limits:
+            self._fits(self.hardware.check_group(node.hw_type))
+            self._fits(self.hardware.check_cpumask(node.cpumask, "group cpumask"))
         grp = state.group(node.hw_type)
         if grp is None:
             if len(state.groups) >= self.limits.max_groups:
@@ -341,8 +340,8 @@ class CpucpService(ProtocolHandler):
                               f"mon_idx {node.mon_idx} skips slot {count}")
         if node.mon_type not in (0, 1):
             raise Refused(Status.INVALID_PARAMETERS, f"mon_type {node.mon_type}")
-        if self.soc_limits is not None:
-            self._fits(self.soc_limits.check_cpumask(node.cpumask, "monitor cpumask"))
+        if self.hardware.enforce_limits:
+            self._fits(self.hardware.check_cpumask(node.cpumask, "monitor cpumask"))
         # bits of CPUs the part lacks are ignored (static masks, protocol.md §5 point 7)
         if grp.cpumask and node.cpumask & self._present & ~grp.cpumask:
             raise Refused(Status.INVALID_PARAMETERS,
@@ -397,9 +396,9 @@ class CpucpService(ProtocolHandler):
         if mon is None:
             raise Refused(Status.INVALID_PARAMETERS,
                           f"no monitor {msg.mon_idx} in group {msg.hw_type}")
-        if self.soc_limits is not None and param_id in (ParamId.SET_MIN_FREQ,
+        if self.hardware.enforce_limits and param_id in (ParamId.SET_MIN_FREQ,
                                                         ParamId.SET_MAX_FREQ):
-            self._fits(self.soc_limits.check_freq(msg.hw_type, msg.val,
+            self._fits(self.hardware.check_freq(msg.hw_type, msg.val,
                                                   ParamId.label(param_id)))
         fields: dict[str, Any] = {MONITOR_FIELDS[param_id]: msg.val}
         return replace_monitor(state, msg.hw_type, msg.mon_idx, dataclasses.replace(mon, **fields))
@@ -425,8 +424,8 @@ class CpucpService(ProtocolHandler):
         if nr_rows > self.limits.max_map_rows:
             raise Refused(Status.OUT_OF_RANGE, f"nr_rows {nr_rows} > {self.limits.max_map_rows}")
         rows = MapMsg.unpack(body).rows
-        if self.soc_limits is not None:
-            self._fits(self.soc_limits.check_map(hw_type, rows))
+        if self.hardware.enforce_limits:
+            self._fits(self.hardware.check_map(hw_type, rows))
         if self.limits.strict_map_order:
             for i in range(1, len(rows)):
                 if rows[i][0] <= rows[i - 1][0]:
