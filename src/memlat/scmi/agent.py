@@ -14,6 +14,7 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from memlat.errors import DecodeError, ScmiTimeout, TransportError
 from memlat.scmi.header import TOKEN_MAX, Header
@@ -29,9 +30,9 @@ class MessageSizeError(TransportError):
     """A payload or requested reply larger than the channel's max_msg_size (-ERANGE)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Exchange:
-    """One command and its outcome, for logs and `memlat probe --json`."""
+class Exchange(NamedTuple):
+    """One command and its outcome, for logs and `memlat probe --json` (immutable; a
+    named tuple because the agent records one per round trip)."""
 
     protocol_id: int
     message_id: int
@@ -99,49 +100,70 @@ class Agent:
     # -- transfer ---------------------------------------------------------------------
     def send(self, protocol_id: int, message_id: int, payload: bytes = b"") -> Header:
         """Send one command; returns its header (with the allocated token)."""
-        protocol_id, message_id = int(protocol_id), int(message_id)  # IntEnum -> plain int
+        return Header.unpack(self._send(int(protocol_id), int(message_id), payload))
+
+    def _send(self, protocol_id: int, message_id: int, payload: bytes) -> int:
+        """Send one command; returns its u32 header. The bytes are built directly: no
+        Header validation or Message object on the hot path."""
         if len(payload) > self.max_msg_size:
             raise MessageSizeError(
                 f"protocol {protocol_id:#x} message {message_id:#x}: payload of "
                 f"{len(payload)} bytes exceeds max_msg_size {self.max_msg_size}"
             )
-        token = self._allocate_token()
-        # a command header (type 0) as a u32; Header.unpack memoises, and the bytes are
-        # built directly: no Header validation or Message object on the hot path
         if not (0 <= protocol_id <= 0xFF and 0 <= message_id <= 0xFF):
-            Header(message_id, protocol_id, token)  # raises ValueError naming the field
+            Header(message_id, protocol_id, 0)  # raises ValueError naming the field
+        token = (self._last_token + 1) % TOKEN_MAX
+        if token in self._in_flight:
+            token = self._allocate_token()
+        else:
+            self._in_flight.add(token)
+            self._timed_out.discard(token)  # reused: a stray reply is no longer "late"
+            self._last_token = token
         value = message_id | protocol_id << 10 | token << 18
-        header = Header.unpack(value)
         try:
-            self.transport.send(_U32.pack(value) + bytes(payload))
+            self.transport.send(_U32.pack(value) + payload)
         except BaseException:
             self._in_flight.discard(token)
             raise
-        return header
+        return value
 
     def wait(self, header: Header, rx_size: int | None = None) -> Message:
         """Wait for the reply to `header`; other replies that arrive are filed in `errors`."""
+        return Message(header, self._wait(header.pack(), rx_size))
+
+    def _wait(self, value: int, rx_size: int | None) -> bytes:
+        """The reply payload (status word and values) to the command with header `value`."""
         deadline = time.monotonic() + self.timeout_s
         try:
-            while True:
-                remaining = deadline - time.monotonic()
-                # look at the channel once more even past the deadline: a reply that is
-                # already there is not late because this process was descheduled
-                data = self.transport.receive(max(remaining, 0.0))
-                if data is None:
-                    if remaining <= 0:
-                        self._timed_out.add(header.token)
-                        raise ScmiTimeout(
-                            f"no reply to protocol {header.protocol_id:#x} message "
-                            f"{header.message_id:#x} token {header.token} within "
-                            f"{self.timeout_s * 1000:.0f} ms"
-                        )
-                    continue
+            data = self.transport.receive(self.timeout_s)  # the usual case: our reply
+            if data is not None and len(data) >= 8 and data[:4] == _U32.pack(value):
+                payload = bytes(data[4:])
+            else:
+                payload = self._wait_slow(value, data, deadline)
+        finally:
+            self._in_flight.discard(value >> 18)
+        return payload if rx_size is None else payload[: 4 + rx_size]  # fetch_response
+
+    def _wait_slow(self, value: int, data: bytes | None, deadline: float) -> bytes:
+        """Keep waiting (until `deadline`, time.monotonic) after a first receive() that
+        did not bring our reply."""
+        header = Header.unpack(value)
+        while True:
+            if data is not None:
                 reply = self._match(header, data)
                 if reply is not None:
-                    return _clip(reply, rx_size)
-        finally:
-            self._in_flight.discard(header.token)
+                    return reply.payload
+            remaining = deadline - time.monotonic()
+            # look at the channel once more even past the deadline: a reply that is
+            # already there is not late because this process was descheduled
+            data = self.transport.receive(max(remaining, 0.0))
+            if data is None and remaining <= 0:
+                self._timed_out.add(header.token)
+                raise ScmiTimeout(
+                    f"no reply to protocol {header.protocol_id:#x} message "
+                    f"{header.message_id:#x} token {header.token} within "
+                    f"{self.timeout_s * 1000:.0f} ms"
+                )
 
     def _match(self, header: Header, data: bytes) -> Message | None:
         if len(data) >= 8 and data[:4] == _U32.pack(header.pack()):  # the expected reply
@@ -165,33 +187,42 @@ class Agent:
         self.errors.append(StrayReply(got, bytes(data), late))
         return None
 
-    def xfer(self, protocol_id: int, message_id: int, payload: bytes = b"", *,
-             rx_size: int | None = None) -> Message:
-        """Send a command and return its reply (any status). Logs the exchange."""
-        protocol_id, message_id = int(protocol_id), int(message_id)
+    def _roundtrip(self, protocol_id: int, message_id: int, payload: bytes,
+                   rx_size: int | None) -> tuple[int, bytes]:
+        """Send, wait, log: (u32 header, reply payload). Errors are logged and raised."""
         if rx_size is not None and rx_size > self.max_msg_size:
             raise MessageSizeError(
                 f"requested reply of {rx_size} bytes exceeds max_msg_size {self.max_msg_size}"
             )
-        header = self.send(protocol_id, message_id, payload)
+        if type(payload) is not bytes:
+            payload = bytes(payload)
+        value = self._send(protocol_id, message_id, payload)
         try:
-            reply = self.wait(header, rx_size)
+            reply = self._wait(value, rx_size)
         except TransportError as exc:
-            self._record(Exchange(protocol_id, message_id, header.token, bytes(payload),
+            self._record(Exchange(protocol_id, message_id, value >> 18, payload,
                                   error=str(exc)))
             raise
-        self._record(Exchange(protocol_id, message_id, header.token, bytes(payload),
-                              reply.status, reply.values))
-        return reply
+        self._record(Exchange(protocol_id, message_id, value >> 18, payload,
+                              _S32.unpack_from(reply)[0], reply[4:]))
+        return value, reply
+
+    def xfer(self, protocol_id: int, message_id: int, payload: bytes = b"", *,
+             rx_size: int | None = None) -> Message:
+        """Send a command and return its reply (any status). Logs the exchange."""
+        value, reply = self._roundtrip(int(protocol_id), int(message_id), payload, rx_size)
+        return Message(Header.unpack(value), reply)
 
     def call(self, protocol_id: int, message_id: int, payload: bytes = b"", *,
              rx_size: int | None = None, what: str | None = None) -> bytes:
         """Like xfer, but raise ScmiStatusError unless SUCCESS; returns the values."""
-        reply = self.xfer(protocol_id, message_id, payload, rx_size=rx_size)
-        if reply.status != Status.SUCCESS:
+        protocol_id, message_id = int(protocol_id), int(message_id)  # IntEnum -> plain int
+        reply = self._roundtrip(protocol_id, message_id, payload, rx_size)[1]
+        status = _S32.unpack_from(reply)[0]
+        if status != Status.SUCCESS:
             label = what or f"protocol {protocol_id:#x} message {message_id:#x}"
-            raise ScmiStatusError(label, reply.status)
-        return reply.values
+            raise ScmiStatusError(label, status)
+        return reply[4:]
 
     def _record(self, exchange: Exchange) -> None:
         self.log.append(exchange)
@@ -216,10 +247,4 @@ class Agent:
 
 
 _U32 = struct.Struct("<I")
-
-
-def _clip(reply: Message, rx_size: int | None) -> Message:
-    """Linux fetch_response: keep the status plus at most rx_size return bytes."""
-    if rx_size is None:
-        return reply
-    return Message(reply.header, reply.payload[: 4 + rx_size])
+_S32 = struct.Struct("<i")

@@ -28,7 +28,7 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 
 from memlat.errors import DecodeError
-from memlat.scmi.header import Header, MessageType
+from memlat.scmi.header import MessageType
 from memlat.scmi.message import Message
 from memlat.scmi.smt import MAX_PAYLOAD_LINUX, SmtArea
 from memlat.scmi.status import Status
@@ -41,6 +41,11 @@ PROTOCOL_ATTRIBUTES = 0x1
 PROTOCOL_MESSAGE_ATTRIBUTES = 0x2
 BASE_PROTOCOL_ID = 0x10
 DEVICE_ID = 0  # the single device of this emulator (docs/scmi.md)
+
+_U32 = struct.Struct("<I")
+_S32 = struct.Struct("<i")
+_TYPE_BITS = 0x3 << 8  # header bits 9:8, message type; 0 is a command (protocol.md §1.1)
+_RESERVED_BITS = 0xF000_0000  # header bits 31:28, "reserved, 0" (protocol.md §1.1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +129,9 @@ class Platform:
     denied_devices: set[tuple[int, int]] = field(default_factory=set)
     advertised: set[int] | None = None
     max_msg_size: int = MAX_PAYLOAD_LINUX
+    #: one immutable CallContext per agent id, built on its first command
+    _contexts: dict[int, CallContext] = field(default_factory=dict, init=False, repr=False,
+                                              compare=False)
 
     def register(self, handler: ProtocolHandler) -> None:
         """Add a protocol handler (replacing one with the same id)."""
@@ -171,55 +179,75 @@ class Platform:
         """Raw command bytes in, raw reply bytes out; None is a transport-level refusal.
 
         Only the header and at most `max_msg_size` + 1 payload bytes are ever copied: an
-        oversized command is answered PROTOCOL_ERROR from its header alone.
+        oversized command is answered PROTOCOL_ERROR from its header alone. With no
+        observers, a command goes from its u32 header to its reply bytes without any
+        Header or Message object (this is every transport's hot path).
         """
         if len(data) < 4:
             return None
+        value = _U32.unpack_from(data)[0]
+        if value & _TYPE_BITS or self.observers:
+            return self._handle_bytes_decoded(data, agent_id)
+        limit = 5 + self.max_msg_size  # one byte past the largest payload is enough
+        status, values = self._dispatch_value(value, data[4:limit], agent_id)
+        # a response carries the command's own header (protocol.md §1.1), so its bytes
+        # are the command's first four: no re-encoding
+        return bytes(data[:4]) + _S32.pack(status) + values
+
+    def _handle_bytes_decoded(self, data: bytes, agent_id: int) -> bytes | None:
+        """`handle_bytes` through `handle`, for non-commands and for observers."""
         limit = 4 + self.max_msg_size
         try:
             command = Message.from_bytes(data if len(data) <= limit else data[: limit + 1])
         except DecodeError:
             return None
         reply = self.handle(command, agent_id)
-        # a response carries the command's own header (Message.response), so its bytes
-        # are the command's first four: no re-encoding on the hot path
         return None if reply is None else bytes(data[:4]) + reply.payload
 
     def serve_area(self, area: SmtArea, agent_id: int = 1) -> bool:
-        """Answer the command in an SMT area (doorbell handler). True if an IRQ is owed."""
+        """Answer the command in an SMT area (doorbell handler). True if an IRQ is owed.
+
+        A length the area cannot hold, or a message that is not a command, flags
+        CHANNEL_ERROR (and releases the channel) instead of replying."""
         try:
-            command = area.read_command()
+            command = area.read_command_bytes()
         except DecodeError:
             area.write_error()
             return bool(area.flags)
-        reply = self.handle(command, agent_id)
+        reply = self.handle_bytes(command, agent_id)
         if reply is None:
             area.write_error()
             return bool(area.flags)
-        return area.write_response(reply)
+        return area.write_response_bytes(reply)
 
     def _dispatch(self, command: Message, agent_id: int) -> tuple[int, bytes]:
-        header: Header = command.header
+        return self._dispatch_value(command.header.pack(), command.payload, agent_id)
+
+    def _dispatch_value(self, value: int, payload: bytes, agent_id: int) -> tuple[int, bytes]:
+        """(status, return values) for the command with u32 header `value`."""
         # Malformed before any protocol looks at it (docs/scmi.md): reserved header bits
         # set, or a payload the channel cannot carry. SCMI status PROTOCOL_ERROR, as
         # SCP-firmware answers a payload of the wrong size.
-        if header.reserved or len(command.payload) > self.max_msg_size:
+        if value & _RESERVED_BITS or len(payload) > self.max_msg_size:
             return Status.PROTOCOL_ERROR, b""
-        handler = self.handlers.get(header.protocol_id)
+        protocol_id = (value >> 10) & 0xFF
+        handler = self.handlers.get(protocol_id)
         # SCP-firmware mod_scmi.c: a protocol without a handler answers SCMI_NOT_SUPPORTED
-        if handler is None or not self.is_advertised(header.protocol_id):
+        if handler is None or not self.is_advertised(protocol_id):
             return Status.NOT_SUPPORTED, b""
-        if not self.allowed(agent_id, header.protocol_id):
+        if not self.allowed(agent_id, protocol_id):
             return Status.DENIED, b""
-        ctx = CallContext(agent_id, self)
+        ctx = self._contexts.get(agent_id)
+        if ctx is None:
+            ctx = self._contexts[agent_id] = CallContext(agent_id, self)
         try:
-            reply = self._call(handler, ctx, header.message_id, command.payload)
+            reply = self._call(handler, ctx, value & 0xFF, payload)
         except DecodeError:
-            reply = Reply.error(Status.PROTOCOL_ERROR)
+            return Status.PROTOCOL_ERROR, b""
         except Exception:  # the platform never raises on input (issue contract)
             log.exception("handler of protocol %#x message %#x failed",
-                          header.protocol_id, header.message_id)
-            reply = Reply.error(Status.GENERIC_ERROR)
+                          protocol_id, value & 0xFF)
+            return Status.GENERIC_ERROR, b""
         return reply.status, reply.values
 
     def _call(self, handler: ProtocolHandler, ctx: CallContext, message_id: int,

@@ -181,6 +181,14 @@ class SmtArea:
         payload = bytes(self._view[OFF_PAYLOAD : OFF_PAYLOAD + length - 4])
         return Message(self.header, payload)
 
+    def read_command_bytes(self) -> bytes:
+        """`read_command().to_bytes()` in one copy: header and payload as they lie in
+        the area. DecodeError (naming the length field) as read_command."""
+        length = _U32.unpack_from(self._view, OFF_LENGTH)[0]
+        if length < 4 or length - 4 > self.max_payload:
+            self.read_command()  # raises the descriptive DecodeError
+        return bytes(self._view[OFF_HEADER : OFF_HEADER + length])
+
     def write_response(self, message: Message) -> bool:
         """Platform: write length, header, payload, *then* mark FREE (protocol.md §1.5).
 
@@ -192,6 +200,18 @@ class SmtArea:
         self._set(OFF_HEADER, message.header.pack())
         self._view[OFF_PAYLOAD : OFF_PAYLOAD + len(payload)] = payload
         self._set(OFF_CHANNEL_STATUS, _FREE)
+        return wants_irq
+
+    def write_response_bytes(self, reply: bytes) -> bool:
+        """`write_response` for a reply in wire form (header + status + values): length,
+        then header and payload in one copy, *then* FREE. A reply longer than the area
+        is cut to it, as write_response does. True when the agent asked for an IRQ."""
+        view = self._view
+        reply = reply[: 4 + self.max_payload]
+        wants_irq = bool(_U32.unpack_from(view, OFF_FLAGS)[0] & _INTR)
+        _U32.pack_into(view, OFF_LENGTH, len(reply))
+        view[OFF_HEADER : OFF_HEADER + len(reply)] = reply
+        _U32.pack_into(view, OFF_CHANNEL_STATUS, _FREE)
         return wants_irq
 
     def write_error(self) -> None:

@@ -13,7 +13,7 @@ import time
 from memlat.errors import TransportError
 from memlat.scmi.message import Message
 from memlat.scmi.platform import Platform
-from memlat.scmi.smt import DEFAULT_AREA_SIZE, ChannelStatus, SmtArea
+from memlat.scmi.smt import DEFAULT_AREA_SIZE, SmtArea
 from memlat.scmi.transport import Transport
 
 
@@ -39,7 +39,9 @@ class InProcessTransport(Transport):
         """Write the command into the area and ring the platform's doorbell."""
         if not self.area.is_free:
             raise TransportError("inproc: channel busy (previous reply not consumed)")
-        self.area.write_command(Message.from_bytes(message), interrupt=self.interrupt)
+        if len(message) < 4:
+            Message.from_bytes(message)  # raises DecodeError naming the header
+        self.area.write_command_bytes(message, interrupt=self.interrupt)
         command_frame = self.area.snapshot() if self.record_frames else b""
         self.platform.serve_area(self.area, self.agent_id)
         if self.record_frames:
@@ -53,6 +55,6 @@ class InProcessTransport(Transport):
             time.sleep(max(0.0, timeout_s))
             return None
         self._reply_ready = False
-        if self.area.channel_status & ChannelStatus.ERROR:
+        if self.area.error_flagged:
             raise TransportError("inproc: platform flagged a channel error (malformed command)")
-        return self.area.read_response().to_bytes()
+        return self.area.read_response_bytes()
