@@ -6,6 +6,15 @@ round trip) with no SCMI code on either side. `bare_pingpong_ratio` = our round-
 time / the bare one (lower is better; 1 would mean SCMI costs nothing). The platform
 always runs in its own process (`memlat platform serve`); each SCMI round trip is a
 base PROTOCOL_VERSION command, as in real use.
+
+CPU placement (docs/transports.md "Benchmarks"): left to the scheduler, a ping-pong
+pair sometimes shares a CPU and sometimes not, and the two cost very differently (a
+wake-up on another CPU of a virtual machine costs more than the whole round trip on
+one), so figures swung by 2x between runs. Both processes of every pair are therefore
+pinned: `same_cpu` (the headline: agent and platform on one CPU, so every microsecond
+of either side's work is on the round trip) and, with two CPUs or more, `split_cpu`
+(agent and platform on different CPUs, as the SCMI agent and the CPUCP are different
+processors).
 """
 
 from __future__ import annotations
@@ -42,10 +51,44 @@ PROTOCOL_VERSION = 0x0  # every SCMI protocol's message 0 (protocol.md §1.2)
 PAYLOAD = b"\x01\x02\x03\x04"
 
 
+#: CPUs the platform-side processes started now are pinned to (None: not pinned)
+_PLATFORM_CPUS: set[int] | None = None
+
+
+def _pin_child() -> None:  # runs in the child between fork and exec
+    if _PLATFORM_CPUS is not None:
+        os.sched_setaffinity(0, _PLATFORM_CPUS)
+
+
+@contextlib.contextmanager
+def _placement(agent_cpus: set[int], platform_cpus: set[int]) -> Iterator[None]:
+    """Pin this process (the agent side) to `agent_cpus` and every peer started inside
+    to `platform_cpus`; restores both on exit."""
+    global _PLATFORM_CPUS
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, agent_cpus)
+    _PLATFORM_CPUS = platform_cpus
+    try:
+        yield
+    finally:
+        _PLATFORM_CPUS = None
+        os.sched_setaffinity(0, before)
+
+
+def placements() -> dict[str, tuple[set[int], set[int]]]:
+    """{"same_cpu": (agent CPUs, platform CPUs), "split_cpu": ...} from the CPUs this
+    process may use; split_cpu only with two or more."""
+    cpus = sorted(os.sched_getaffinity(0))
+    plans = {"same_cpu": ({cpus[0]}, {cpus[0]})}
+    if len(cpus) >= 2:
+        plans["split_cpu"] = ({cpus[0]}, {cpus[1]})
+    return plans
+
+
 @contextlib.contextmanager
 def _process(args: list[str], *, ready: str = "ready") -> Iterator[subprocess.Popen[str]]:
     proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_pin_child)
     try:
         deadline = time.monotonic() + 30
         assert proc.stderr is not None
@@ -149,7 +192,7 @@ def _bare_shm(tmp: Path, kind: str = "eventfd") -> Iterator[Callable[[], object]
     mm = mmap.mmap(fd, 0x400)
     proc = subprocess.Popen([sys.executable, "-c", _BARE_SHM, str(fds[0]), str(fds[1]),
                              str(path), kind], pass_fds=(fds[0], fds[1]),
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_pin_child)
     try:
         assert proc.stderr is not None
         proc.stderr.readline()  # "ready" (the child prints it on stderr)
@@ -303,20 +346,48 @@ def _figure(ours: float, bare: float) -> dict[str, float]:
 
 # -- suite ---------------------------------------------------------------------------------
 def run(quick: bool = False) -> dict[str, Any]:
-    """Round trips per second per transport, with same-run bare ping-pong ratios."""
+    """Round trips per second per transport, with same-run bare ping-pong ratios, for
+    each CPU placement (see the module docstring); the headline figures are same_cpu."""
     n = 300 if quick else 3000
-    per: dict[str, dict[str, float]] = {}
+    plans = placements()
+    by_layout: dict[str, dict[str, dict[str, float]]] = {}
     doorbells: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="mlt-bench-", dir="/tmp") as d:
         tmp = Path(d)
-
+        for layout, (agent_cpus, platform_cpus) in plans.items():
+            sub = tmp / layout
+            sub.mkdir()
+            with _placement(agent_cpus, platform_cpus):
+                by_layout[layout] = _cross_process(sub, n, doorbells if layout == "same_cpu"
+                                                   else None)
+        per = by_layout["same_cpu"]
         agent = Agent(InProcessTransport(make_cpucp_platform()[0]), timeout_s=5)
         per["inproc"] = _figure(*_paired(n, _agent_step(agent), _bare_inproc()))
 
-        ch = tmp / "ch-eventfd"
-        with _served_agent(lambda: ShmTransport(ch), "--shm", str(ch)) as ours, \
-                _bare_shm(tmp) as bare:
-            per["shm"] = _figure(*_paired(n, ours, bare))
+    figures: dict[str, Any] = {
+        "transports": per,
+        "placement": {name: {"agent_cpus": sorted(a), "platform_cpus": sorted(p)}
+                      for name, (a, p) in plans.items()},
+        "shm_doorbells_roundtrips_per_s": doorbells,
+    }
+    if "split_cpu" in by_layout:
+        figures["transports_split_cpu"] = by_layout["split_cpu"]
+    for name, values in per.items():
+        figures[f"roundtrips_per_s_{name}"] = values["roundtrips_per_s"]
+    figures["probe_x1e80100_s"] = _probe_seconds()
+    return figures
+
+
+def _cross_process(tmp: Path, n: int, doorbells: dict[str, float] | None
+                   ) -> dict[str, dict[str, float]]:
+    """shm, unix and raw_fuse figures (and the shm doorbell kinds into `doorbells`,
+    unless None) under the current placement."""
+    per: dict[str, dict[str, float]] = {}
+    ch = tmp / "ch-eventfd"
+    with _served_agent(lambda: ShmTransport(ch), "--shm", str(ch)) as ours, \
+            _bare_shm(tmp) as bare:
+        per["shm"] = _figure(*_paired(n, ours, bare))
+    if doorbells is not None:
         doorbells["eventfd"] = per["shm"]["roundtrips_per_s"]
         for kind in ("pipe", "poll"):
             ch = tmp / f"ch-{kind}"
@@ -324,27 +395,22 @@ def run(quick: bool = False) -> dict[str, Any]:
                                "--doorbell", kind) as ours:
                 doorbells[kind] = _block_rate(n // 3 if kind == "poll" else n, ours)
 
-        sock = tmp / "p.sock"
-        with _served_agent(lambda: UnixTransport(sock), "--unix", str(sock)) as ours, \
-                _bare_unix(tmp) as bare:
-            per["unix"] = _figure(*_paired(n, ours, bare))
+    sock = tmp / "p.sock"
+    with _served_agent(lambda: UnixTransport(sock), "--unix", str(sock)) as ours, \
+            _bare_unix(tmp) as bare:
+        per["unix"] = _figure(*_paired(n, ours, bare))
 
-        if fuse_unavailable() is None:
-            raw = tmp / "raw"
-            try:
-                with _served_agent(lambda: RawTransport(raw), "--raw-fuse", str(raw)) as ours, \
-                        _bare_fuse(tmp) as bare:
-                    per["raw_fuse"] = _figure(*_paired(n // 3, ours, bare))
-            except RuntimeError:
-                pass  # mounting refused here; the figure is simply absent
-            finally:
-                unmount(raw)
-
-    figures: dict[str, Any] = {"transports": per, "shm_doorbells_roundtrips_per_s": doorbells}
-    for name, values in per.items():
-        figures[f"roundtrips_per_s_{name}"] = values["roundtrips_per_s"]
-    figures["probe_x1e80100_s"] = _probe_seconds()
-    return figures
+    if fuse_unavailable() is None:
+        raw = tmp / "raw"
+        try:
+            with _served_agent(lambda: RawTransport(raw), "--raw-fuse", str(raw)) as ours, \
+                    _bare_fuse(tmp) as bare:
+                per["raw_fuse"] = _figure(*_paired(n // 3, ours, bare))
+        except RuntimeError:
+            pass  # mounting refused here; the figure is simply absent
+        finally:
+            unmount(raw)
+    return per
 
 
 def _probe_seconds(repeats: int = 5) -> float:

@@ -12,6 +12,7 @@ import socket
 import struct
 import time
 
+from memlat.errors import DecodeError
 from memlat.frontends.base import PlatformGate, PollingFrontEnd, as_gate, listen_owner_only
 from memlat.frontends.paths import Created
 from memlat.scmi.platform import Platform
@@ -119,40 +120,75 @@ class ShmFrontEnd(PollingFrontEnd):
         return not data
 
     def _serve_one(self) -> None:
+        """Answer the command in the A2P area, if the agent handed the channel over (a
+        ring with the channel FREE is spurious and ignored). Platform.serve_area's
+        rules: an unreadable length or a non-command flags CHANNEL_ERROR instead."""
+        area = self.area
+        try:
+            command = area.take_command()
+        except DecodeError:
+            command = b""  # unreadable: flagged below, like an undecodable header
+        if command is None:
+            return
         self.messages += 1
-        if self.gate.serve_area(self.area, self.agent_id) and self._p2a is not None:
+        reply = self.gate.handle_bytes(command, self.agent_id) if command else None
+        if reply is not None:
+            irq = area.write_response_bytes(reply)
+        else:
+            area.write_error()
+            irq = bool(area.flags)
+        if irq and self._p2a is not None:
             self._p2a.ring()
 
     # -- loop -------------------------------------------------------------------------
     def _run(self) -> None:
         last_seq = struct.unpack_from("<I", self._mm, A2P_OFFSET + OFF_RESERVED2)[0]
         poller, registered = select.poll(), object()  # sentinel: build on first pass
+        a2p_fd = listener_fd = -1
         while not self._stopping:
             client = self._client
             if registered is not client:  # rebuild only when the agent changed
                 poller = select.poll()
                 poller.register(self._stop_r, select.POLLIN)
-                poller.register(self._listener.fileno(), select.POLLIN)
+                listener_fd = self._listener.fileno()
+                poller.register(listener_fd, select.POLLIN)
                 if client is not None:
                     poller.register(client.fileno(), select.POLLIN)
-                if self._a2p is not None:
-                    poller.register(self._a2p.read_fd, select.POLLIN)
+                a2p_fd = self._a2p.read_fd if self._a2p is not None else -1
+                if a2p_fd >= 0:
+                    poller.register(a2p_fd, select.POLLIN)
                 registered = client
             if self.doorbell == "poll" and self._client is not None:
                 last_seq = self._spin(poller, last_seq)
                 continue
-            for fd, _ev in poller.poll(1000):
-                if fd == self._stop_r:
-                    return
-                if fd == self._listener.fileno():
-                    self._accept()
-                elif self._client is not None and fd == self._client.fileno():
-                    if self._client_gone():
-                        self._drop_client()
-                elif self._a2p is not None and fd == self._a2p.read_fd:
+            events = (self._serve_rings(poller, a2p_fd) if self._a2p is not None
+                      else poller.poll(1000))
+            for fd, _ev in events:
+                if fd == a2p_fd and self._a2p is not None:
                     self._a2p.clear()
-                    if not self.area.is_free:
-                        self._serve_one()
+                    self._serve_one()
+                elif fd == self._stop_r:
+                    return
+                elif fd == listener_fd:
+                    self._accept()
+                elif (self._client is not None and fd == self._client.fileno()
+                      and self._client_gone()):
+                    self._drop_client()
+
+    def _serve_rings(self, poller: select.poll, a2p_fd: int) -> list[tuple[int, int]]:
+        """Serve A2P doorbell rings while nothing else happens; returns the first poll
+        events that are not just the doorbell (for `_run` to handle). The loop of a
+        busy channel, kept tight: each lookup costs on every round trip."""
+        assert self._a2p is not None
+        poll, clear, serve_one = poller.poll, self._a2p.clear, self._serve_one
+        only_ring = [(a2p_fd, select.POLLIN)]
+        while not self._stopping:
+            events = poll(1000)
+            if events != only_ring:
+                return events
+            clear()
+            serve_one()
+        return []
 
     def _spin(self, poller: select.poll, last_seq: int) -> int:
         """Poll-mode doorbell: spin on the sequence word, checking sockets when idle."""
@@ -161,8 +197,7 @@ class ShmFrontEnd(PollingFrontEnd):
             seq = struct.unpack_from("<I", self._mm, A2P_OFFSET + OFF_RESERVED2)[0]
             if seq != last_seq:
                 last_seq = seq
-                if not self.area.is_free:
-                    self._serve_one()
+                self._serve_one()
                 spin_until = time.monotonic() + _SPIN_S
                 continue
             if time.monotonic() > spin_until:

@@ -32,6 +32,7 @@ from memlat.errors import TransportError
 from memlat.frontends.base import PlatformGate, PollingFrontEnd, as_gate, listen_owner_only
 from memlat.frontends.paths import Created
 from memlat.scmi.platform import Platform
+from memlat.transports.unix import FRAME_LENGTH as _LEN
 from memlat.transports.unix import MAX_FRAME, FrameBuffer, encode_frame
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,8 @@ class UnixFrontEnd(PollingFrontEnd):
         self._listening = False
         self._backoff_s = 0.0
         self._resume_at = 0.0
+        #: some client has whole frames left after its turn (see _turn)
+        self._backlogged = False
 
     @property
     def clients(self) -> int:
@@ -92,21 +95,81 @@ class UnixFrontEnd(PollingFrontEnd):
     def _run(self) -> None:
         self._poller.register(self._stop_r, _IN)
         self._listen(True)
+        listener_fd, clients, poll = self._listener.fileno(), self._clients, self._poller.poll
+        handle, agent_id, pack = self.gate.handle_bytes, self.agent_id, _LEN.pack
         while not self._stopping:
-            timeout_ms = self._poll_timeout_ms()
-            for fd, ev in self._poller.poll(timeout_ms):
-                if fd == self._stop_r:
-                    return
-                if fd == self._listener.fileno():
-                    self._accept()
-                elif fd in self._clients:
+            timeout_ms = 1000 if self._listening and not self._backlogged \
+                else self._poll_timeout_ms()
+            for fd, ev in poll(timeout_ms):
+                client = clients.get(fd)
+                if client is None:
+                    if fd == self._stop_r:
+                        return
+                    if fd == listener_fd:
+                        self._accept()
+                    continue
+                if ev != _IN or client.out or client.frames.data:
                     self._event(fd, ev)
-            self._serve_backlogs()
+                    continue
+                # The usual case, inline (each call costs on every round trip): one
+                # synchronous command in one recv(), nothing queued either way.
+                try:
+                    data = client.sock.recv(_RECV)
+                except OSError:
+                    self._event(fd, ev)  # EAGAIN, a reset: the general path sorts it out
+                    continue
+                n = len(data)
+                if n < 8 or _LEN.unpack_from(data)[0] != n - 4 or n > 4 + MAX_FRAME:
+                    self._take(fd, client, data)
+                    continue
+                self.messages += 1
+                try:
+                    reply = handle(data[4:], agent_id)
+                except Exception as exc:  # Platform never raises; if it did, only this client
+                    log.exception("%s: unexpected error serving a client", self.name)
+                    self._drop(fd, f"internal error {exc!r}")
+                    continue
+                if reply is not None:
+                    self._reply(fd, client, pack(len(reply)) + reply)
+            if self._backlogged:
+                self._serve_backlogs()
             if not self._listening and time.monotonic() >= self._resume_at:
                 self._listen(True)
 
+    def _reply(self, fd: int, client: _Client, frame: bytes) -> None:
+        """Send one reply frame; what the socket does not take waits in `client.out`."""
+        try:
+            sent = client.sock.send(frame, socket.MSG_NOSIGNAL)
+        except BlockingIOError:
+            sent = 0
+        except OSError as exc:
+            self._drop(fd, exc.strerror or str(exc))
+            return
+        if sent < len(frame):
+            client.out += frame[sent:]
+            self._after_turn(fd, client)
+
+    def _take(self, fd: int, client: _Client, data: bytes) -> None:
+        """What one recv() brought that is not exactly one whole frame: the connection's
+        end, or bytes for the frame buffer (`_turn`), with `_event`'s error handling."""
+        if not data:
+            self._drop(fd)
+            return
+        try:
+            client.frames.feed(data)
+            self._turn(client)
+            if fd in self._clients:
+                self._after_turn(fd, client)
+        except TransportError as exc:
+            self._drop(fd, str(exc))
+        except OSError as exc:
+            self._drop(fd, exc.strerror or str(exc))
+        except Exception as exc:  # one client's fault never stops the server
+            log.exception("%s: unexpected error serving a client", self.name)
+            self._drop(fd, f"internal error {exc!r}")
+
     def _poll_timeout_ms(self) -> int:
-        if any(c.backlog for c in self._clients.values()):
+        if self._backlogged:
             return 0
         if not self._listening:
             return max(0, int((self._resume_at - time.monotonic()) * 1000) + 1)
@@ -204,7 +267,7 @@ class UnixFrontEnd(PollingFrontEnd):
             if reply is not None:
                 client.out += encode_frame(reply)
         else:
-            client.backlog = True
+            client.backlog = self._backlogged = True
         self._flush(client)
 
     def _flush(self, client: _Client) -> None:
@@ -227,6 +290,7 @@ class UnixFrontEnd(PollingFrontEnd):
             client.events = want
 
     def _serve_backlogs(self) -> None:
+        self._backlogged = False  # set again by any turn that still leaves frames
         for fd, client in list(self._clients.items()):
             if client.backlog and fd in self._clients:
                 try:

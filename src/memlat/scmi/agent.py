@@ -10,17 +10,18 @@ before anything is sent, like xfer_get_init's -ERANGE.
 
 from __future__ import annotations
 
+import functools
 import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
 from memlat.errors import DecodeError, ScmiTimeout, TransportError
 from memlat.scmi.header import TOKEN_MAX, Header
 from memlat.scmi.message import Message
 from memlat.scmi.smt import MAX_PAYLOAD_LINUX
-from memlat.scmi.status import ScmiStatusError, Status
+from memlat.scmi.status import ScmiStatusError
 from memlat.scmi.transport import Transport
 
 DEFAULT_TIMEOUT_S = 0.030
@@ -103,22 +104,9 @@ class Agent:
         return Header.unpack(self._send(int(protocol_id), int(message_id), payload))
 
     def _send(self, protocol_id: int, message_id: int, payload: bytes) -> int:
-        """Send one command; returns its u32 header. The bytes are built directly: no
-        Header validation or Message object on the hot path."""
-        if len(payload) > self.max_msg_size:
-            raise MessageSizeError(
-                f"protocol {protocol_id:#x} message {message_id:#x}: payload of "
-                f"{len(payload)} bytes exceeds max_msg_size {self.max_msg_size}"
-            )
-        if not (0 <= protocol_id <= 0xFF and 0 <= message_id <= 0xFF):
-            Header(message_id, protocol_id, 0)  # raises ValueError naming the field
-        token = (self._last_token + 1) % TOKEN_MAX
-        if token in self._in_flight:
-            token = self._allocate_token()
-        else:
-            self._in_flight.add(token)
-            self._timed_out.discard(token)  # reused: a stray reply is no longer "late"
-            self._last_token = token
+        """Send one command; returns its u32 header."""
+        self._refuse(protocol_id, message_id, payload, None)
+        token = self._allocate_token()
         value = message_id | protocol_id << 10 | token << 18
         try:
             self.transport.send(_U32.pack(value) + payload)
@@ -189,23 +177,71 @@ class Agent:
 
     def _roundtrip(self, protocol_id: int, message_id: int, payload: bytes,
                    rx_size: int | None) -> tuple[int, bytes]:
-        """Send, wait, log: (u32 header, reply payload). Errors are logged and raised."""
+        """Send, wait, log: (u32 header, reply payload). Errors are logged and raised.
+
+        `_send` and `_wait` folded into one frame for the synchronous agent's hot path
+        (each Python call and lookup costs on every round trip, docs/transports.md
+        "Cost"): the usual reply, the first message received carrying our header,
+        takes no other call; anything else goes through `_wait_slow`."""
+        if type(payload) is not bytes:
+            payload = bytes(payload)
+        if (rx_size is not None or len(payload) > self.max_msg_size
+                or not (0 <= protocol_id <= 0xFF and 0 <= message_id <= 0xFF)):
+            self._refuse(protocol_id, message_id, payload, rx_size)
+        in_flight = self._in_flight
+        token = (self._last_token + 1) % TOKEN_MAX
+        if token in in_flight:
+            token = self._allocate_token()
+        else:
+            in_flight.add(token)
+            if self._timed_out:
+                self._timed_out.discard(token)  # reused: a stray reply is no longer "late"
+            self._last_token = token
+        value = message_id | protocol_id << 10 | token << 18
+        header = _U32.pack(value)
+        transport = self.transport
+        try:
+            transport.send(header + payload)
+        except BaseException:
+            in_flight.discard(token)
+            raise
+        try:
+            deadline = time.monotonic() + self.timeout_s
+            data = transport.receive(self.timeout_s)
+            if data is not None and len(data) >= 8 and data[:4] == header:
+                reply = bytes(data[4:] if rx_size is None else data[4 : 8 + rx_size])
+            else:
+                reply = self._wait_slow(value, data, deadline)
+                if rx_size is not None:
+                    reply = reply[: 4 + rx_size]  # fetch_response
+        except TransportError as exc:
+            self._record(Exchange(protocol_id, message_id, token, payload, error=str(exc)))
+            raise
+        finally:
+            in_flight.discard(token)
+        exchange = _new_exchange((protocol_id, message_id, token, payload,
+                                  _S32.unpack_from(reply)[0], reply[4:], None))
+        self.log.append(exchange)
+        if self.observers:
+            for observer in list(self.observers):
+                observer(exchange)
+        return value, reply
+
+    def _refuse(self, protocol_id: int, message_id: int, payload: bytes,
+                rx_size: int | None) -> None:
+        """Raise for what cannot be sent (sizes above max_msg_size, -ERANGE; ids that
+        do not fit the header); return when all is in fact well."""
         if rx_size is not None and rx_size > self.max_msg_size:
             raise MessageSizeError(
                 f"requested reply of {rx_size} bytes exceeds max_msg_size {self.max_msg_size}"
             )
-        if type(payload) is not bytes:
-            payload = bytes(payload)
-        value = self._send(protocol_id, message_id, payload)
-        try:
-            reply = self._wait(value, rx_size)
-        except TransportError as exc:
-            self._record(Exchange(protocol_id, message_id, value >> 18, payload,
-                                  error=str(exc)))
-            raise
-        self._record(Exchange(protocol_id, message_id, value >> 18, payload,
-                              _S32.unpack_from(reply)[0], reply[4:]))
-        return value, reply
+        if len(payload) > self.max_msg_size:
+            raise MessageSizeError(
+                f"protocol {protocol_id:#x} message {message_id:#x}: payload of "
+                f"{len(payload)} bytes exceeds max_msg_size {self.max_msg_size}"
+            )
+        if not (0 <= protocol_id <= 0xFF and 0 <= message_id <= 0xFF):
+            Header(message_id, protocol_id, 0)  # raises ValueError naming the field
 
     def xfer(self, protocol_id: int, message_id: int, payload: bytes = b"", *,
              rx_size: int | None = None) -> Message:
@@ -219,15 +255,16 @@ class Agent:
         protocol_id, message_id = int(protocol_id), int(message_id)  # IntEnum -> plain int
         reply = self._roundtrip(protocol_id, message_id, payload, rx_size)[1]
         status = _S32.unpack_from(reply)[0]
-        if status != Status.SUCCESS:
+        if status:  # not SUCCESS (0)
             label = what or f"protocol {protocol_id:#x} message {message_id:#x}"
             raise ScmiStatusError(label, status)
         return reply[4:]
 
     def _record(self, exchange: Exchange) -> None:
         self.log.append(exchange)
-        for observer in list(self.observers):
-            observer(exchange)
+        if self.observers:
+            for observer in list(self.observers):
+                observer(exchange)
 
     def drain(self, timeout_s: float = 0.0) -> list[StrayReply]:
         """Collect replies still queued (late ones) into `errors`; returns the new ones."""
@@ -248,3 +285,6 @@ class Agent:
 
 _U32 = struct.Struct("<I")
 _S32 = struct.Struct("<i")
+#: Exchange(*fields) without the named tuple's Python-level __new__ (hot path)
+_new_exchange = cast(Callable[[tuple[Any, ...]], Exchange],
+                     functools.partial(tuple.__new__, Exchange))

@@ -26,6 +26,7 @@ import struct
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from memlat.errors import DecodeError
 from memlat.scmi.header import MessageType
@@ -48,9 +49,9 @@ _TYPE_BITS = 0x3 << 8  # header bits 9:8, message type; 0 is a command (protocol
 _RESERVED_BITS = 0xF000_0000  # header bits 31:28, "reserved, 0" (protocol.md §1.1)
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """What a command handler returns: a status and the return values after it."""
+class Reply(NamedTuple):
+    """What a command handler returns: a status and the return values after it
+    (immutable; a named tuple because every command builds one)."""
 
     status: int
     values: bytes = b""
@@ -233,38 +234,41 @@ class Platform:
         protocol_id = (value >> 10) & 0xFF
         handler = self.handlers.get(protocol_id)
         # SCP-firmware mod_scmi.c: a protocol without a handler answers SCMI_NOT_SUPPORTED
-        if handler is None or not self.is_advertised(protocol_id):
+        if handler is None:
             return Status.NOT_SUPPORTED, b""
-        if not self.allowed(agent_id, protocol_id):
-            return Status.DENIED, b""
-        ctx = self._contexts.get(agent_id)
-        if ctx is None:
-            ctx = self._contexts[agent_id] = CallContext(agent_id, self)
+        if protocol_id != BASE_PROTOCOL_ID:  # base is always offered and allowed
+            if not self.is_advertised(protocol_id):
+                return Status.NOT_SUPPORTED, b""
+            if not self.allowed(agent_id, protocol_id):
+                return Status.DENIED, b""
+        message_id = value & 0xFF
         try:
-            reply = self._call(handler, ctx, value & 0xFF, payload)
+            if message_id == PROTOCOL_VERSION:  # protocol.md §1.3, every protocol
+                return _PROTOCOL_ERROR if payload else (Status.SUCCESS,
+                                                        _U32.pack(handler.version))
+            ctx = self._contexts.get(agent_id)
+            if ctx is None:
+                ctx = self._contexts[agent_id] = CallContext(agent_id, self)
+            if message_id == PROTOCOL_ATTRIBUTES:
+                return _sized(payload, (0,)) or Reply.ok(_U32.pack(handler.attributes(ctx)))
+            commands = handler.commands()
+            if message_id == PROTOCOL_MESSAGE_ATTRIBUTES:
+                return _sized(payload, (4,)) or _message_attributes(commands, payload)
+            command = commands.get(message_id)
+            if command is None:
+                return Status.NOT_FOUND, b""
+            if command.sizes is not None and len(payload) not in command.sizes:
+                return _PROTOCOL_ERROR
+            return command.handler(ctx, payload)
         except DecodeError:
-            return Status.PROTOCOL_ERROR, b""
+            return _PROTOCOL_ERROR
         except Exception:  # the platform never raises on input (issue contract)
             log.exception("handler of protocol %#x message %#x failed",
-                          protocol_id, value & 0xFF)
+                          protocol_id, message_id)
             return Status.GENERIC_ERROR, b""
-        return reply.status, reply.values
 
-    def _call(self, handler: ProtocolHandler, ctx: CallContext, message_id: int,
-              payload: bytes) -> Reply:
-        if message_id == PROTOCOL_VERSION:
-            return _sized(payload, (0,)) or Reply.ok(struct.pack("<I", handler.version))
-        if message_id == PROTOCOL_ATTRIBUTES:
-            return _sized(payload, (0,)) or Reply.ok(struct.pack("<I", handler.attributes(ctx)))
-        commands = handler.commands()
-        if message_id == PROTOCOL_MESSAGE_ATTRIBUTES:
-            return _sized(payload, (4,)) or _message_attributes(commands, payload)
-        command = commands.get(message_id)
-        if command is None:
-            return Reply.error(Status.NOT_FOUND)
-        if command.sizes is not None and (refused := _sized(payload, command.sizes)):
-            return refused
-        return command.handler(ctx, payload)
+
+_PROTOCOL_ERROR = Reply(Status.PROTOCOL_ERROR)
 
 
 def _sized(payload: bytes, sizes: tuple[int, ...]) -> Reply | None:

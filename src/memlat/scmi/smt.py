@@ -28,7 +28,12 @@ DEFAULT_AREA_SIZE = 0x200  # cpu_scp_lpri0 / lpri1 on X1E80100
 
 _U32 = struct.Struct("<I")
 _FREE = 0x1  # ChannelStatus.FREE as a plain int: the hot path avoids enum lookups
+_ERROR = 0x2  # ChannelStatus.ERROR
 _INTR = 0x1  # ChannelFlags.INTR_ENABLED
+
+
+class ChannelFlaggedError(DecodeError):
+    """channel_status has ERROR: the platform refused the command as unparsable."""
 
 
 class ChannelStatus(IntFlag):
@@ -134,6 +139,40 @@ class SmtArea:
             self.read_response()  # raises the descriptive DecodeError
         return bytes(self._view[OFF_HEADER : OFF_HEADER + length])
 
+    def post_command(self, message: bytes, *, interrupt: bool = True) -> bool:
+        """`write_command_bytes` if the agent owns the channel (FREE): True once written,
+        False (nothing written) while the platform still owns it. One call, for the
+        cross-process agent's hot path."""
+        view = self._view
+        if not _U32.unpack_from(view, OFF_CHANNEL_STATUS)[0] & _FREE:
+            return False
+        n = len(message)
+        if n < 4 or n - 4 > self.max_payload:
+            raise ValueError(f"message of {n} bytes does not fit the area's "
+                             f"4..{4 + self.max_payload}")
+        _U32.pack_into(view, OFF_CHANNEL_STATUS, 0)
+        _U32.pack_into(view, OFF_FLAGS, _INTR if interrupt else 0)
+        _U32.pack_into(view, OFF_LENGTH, n)
+        view[OFF_HEADER : OFF_HEADER + n] = message
+        return True
+
+    def take_response(self) -> bytes | None:
+        """Agent: the reply in wire form once the platform marked the channel FREE, else
+        None. ChannelFlaggedError when it set ERROR instead of replying; DecodeError
+        (naming the length field) for a length the area cannot hold."""
+        view = self._view
+        status = _U32.unpack_from(view, OFF_CHANNEL_STATUS)[0]
+        if not status & _FREE:
+            return None
+        if status & _ERROR:
+            raise ChannelFlaggedError(
+                "the platform flagged CHANNEL_ERROR (it could not parse the command)",
+                offset=OFF_CHANNEL_STATUS, field="channel_status")
+        length = _U32.unpack_from(view, OFF_LENGTH)[0]
+        if length < 8 or length - 4 > self.max_payload:
+            self.read_response()  # raises the descriptive DecodeError
+        return bytes(view[OFF_HEADER : OFF_HEADER + length])
+
     @property
     def error_flagged(self) -> bool:
         """channel_status has the ERROR bit (the platform could not parse the command)."""
@@ -201,6 +240,18 @@ class SmtArea:
         self._view[OFF_PAYLOAD : OFF_PAYLOAD + len(payload)] = payload
         self._set(OFF_CHANNEL_STATUS, _FREE)
         return wants_irq
+
+    def take_command(self) -> bytes | None:
+        """Platform: the command in wire form while the agent has handed the channel
+        over (not FREE), else None (a spurious doorbell). DecodeError (naming the length
+        field) for a length the area cannot hold. One call, for the hot path."""
+        view = self._view
+        if _U32.unpack_from(view, OFF_CHANNEL_STATUS)[0] & _FREE:
+            return None
+        length = _U32.unpack_from(view, OFF_LENGTH)[0]
+        if length < 4 or length - 4 > self.max_payload:
+            self.read_command()  # raises the descriptive DecodeError
+        return bytes(view[OFF_HEADER : OFF_HEADER + length])
 
     def write_response_bytes(self, reply: bytes) -> bool:
         """`write_response` for a reply in wire form (header + status + values): length,

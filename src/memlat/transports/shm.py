@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import mmap
 import os
@@ -40,15 +41,16 @@ import select
 import socket
 import struct
 import time
+from collections.abc import Callable
 from typing import Any
 
 from memlat.errors import DecodeError, TransportError
-from memlat.scmi.header import Header
 from memlat.scmi.message import Message
 from memlat.scmi.smt import (
     DEFAULT_AREA_SIZE,
     MAX_PAYLOAD_LINUX,
     OFF_RESERVED2,
+    ChannelFlaggedError,
     ChannelStatus,
     SmtArea,
 )
@@ -69,12 +71,21 @@ def control_path(path: str | os.PathLike[str]) -> str:
 
 
 class _Doorbell:
-    """One direction's doorbell: ring() on one side, wait()/clear() on the other."""
+    """One direction's doorbell: ring() on one side, wait()/clear() on the other.
+
+    `ring` and `clear` are bound once to the kind's system call (they run on every
+    round trip)."""
 
     def __init__(self, kind: str, read_fd: int, write_fd: int):
         self.kind = kind
         self.read_fd = read_fd
         self.write_fd = write_fd
+        if kind == "eventfd":
+            self.ring: Callable[[], object] = functools.partial(os.eventfd_write, write_fd, 1)
+            self._take: Callable[[], object] = functools.partial(os.eventfd_read, read_fd)
+        else:
+            self.ring = functools.partial(os.write, write_fd, b"\x01")
+            self._take = functools.partial(os.read, read_fd, 4096)
 
     @classmethod
     def create(cls, kind: str) -> _Doorbell:
@@ -86,18 +97,9 @@ class _Doorbell:
             return cls(kind, r, w)
         raise ValueError(f"doorbell kind {kind!r} has no file descriptors")
 
-    def ring(self) -> None:
-        if self.kind == "eventfd":
-            os.eventfd_write(self.write_fd, 1)
-        else:
-            os.write(self.write_fd, b"\x01")
-
     def clear(self) -> None:
-        try:  # not contextlib.suppress: this runs on every round trip
-            if self.kind == "eventfd":
-                os.eventfd_read(self.read_fd)
-            else:
-                os.read(self.read_fd, 4096)
+        try:  # noqa: SIM105 - not contextlib.suppress: this runs on every round trip
+            self._take()
         except BlockingIOError:
             pass
 
@@ -158,7 +160,7 @@ class ShmTransport(Transport):
                  connect_timeout_s: float = 2.0, busy_timeout_s: float = 0.060):
         self.path = os.fspath(path)
         self.name = f"shm:{self.path}"
-        self.max_msg_size = MAX_PAYLOAD_LINUX
+        self._largest = 4 + MAX_PAYLOAD_LINUX  # header plus the largest payload
         #: agent timeout hint: the peer is a Python process on a possibly busy machine,
         #: so allow more than Linux's 30 ms (memlat probe uses this)
         self.suggested_timeout_s = 0.25
@@ -187,14 +189,31 @@ class ShmTransport(Transport):
                     os.close(fd)
             raise
         self.area = SmtArea(memoryview(self._mm)[A2P_OFFSET:A2P_OFFSET + DEFAULT_AREA_SIZE])
-        self._pending: Header | None = None
+        #: token of the command sent and not yet answered
+        self._pending: int | None = None
+        self._ring: Callable[[], object] = (self._bump_sequence if self._a2p is None
+                                            else self._a2p.ring)
         self._stray: list[bytes] = []
         self._poller = select.poll()
         self._ctl_fd = self._ctl.fileno()
         self._poller.register(self._ctl_fd, select.POLLIN)
+        self._irq_poll = self._poller.poll
+        self._irq_clear: Callable[[], None] = lambda: None
+        self._only_irq: list[tuple[int, int]] = []  # poll()'s answer when only the IRQ came
         if self._p2a is not None:
             self._poller.register(self._p2a.read_fd, select.POLLIN)
+            self._irq_clear = self._p2a.clear
+            self._only_irq = [(self._p2a.read_fd, select.POLLIN)]
         self._closed = False
+
+    @property
+    def max_msg_size(self) -> int:
+        """Largest payload in bytes (104, Linux SCMI_SHMEM_MAX_PAYLOAD_SIZE)."""
+        return self._largest - 4
+
+    @max_msg_size.setter
+    def max_msg_size(self, value: int) -> None:
+        self._largest = 4 + value
 
     def _connect(self, timeout_s: float) -> socket.socket:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -240,7 +259,7 @@ class ShmTransport(Transport):
         else:
             reason = "control socket closed"
         if not data:
-            what = (f" while token {self._pending.token} was pending"
+            what = (f" while token {self._pending} was pending"
                     if self._pending is not None else "")
             raise TransportError(
                 f"shm:{self.path}: platform is gone ({reason}; process exited or was "
@@ -248,17 +267,27 @@ class ShmTransport(Transport):
             )
 
     def _take_reply(self) -> bytes:
-        pending = self._pending
-        self._pending = None
-        if self.area.error_flagged:
+        reply = self._take_reply_if_free()
+        if reply is None:  # callers saw FREE; keep the contract if the status changed
+            raise TransportError(f"shm:{self.path}: the platform took the channel back")
+        return reply
+
+    def _take_reply_if_free(self) -> bytes | None:
+        """The reply once the channel is FREE (clearing the pending token), else None."""
+        try:
+            reply = self.area.take_response()
+        except ChannelFlaggedError as exc:
+            pending, self._pending = self._pending, None
             raise TransportError(
                 f"shm:{self.path}: platform flagged CHANNEL_ERROR for token "
-                f"{pending.token if pending else '?'} (it could not parse the command)"
-            )
-        try:
-            return self.area.read_response_bytes()
+                f"{'?' if pending is None else pending} (it could not parse the command)"
+            ) from exc
         except DecodeError as exc:
+            self._pending = None
             raise TransportError(f"shm:{self.path}: corrupted reply: {exc}") from exc
+        if reply is not None:
+            self._pending = None
+        return reply
 
     def _wait_free(self) -> None:
         """Wait for the platform to release the channel; keep a late reply if one lands."""
@@ -282,6 +311,17 @@ class ShmTransport(Transport):
     # -- Transport --------------------------------------------------------------------
     def send(self, message: bytes) -> None:
         """Write the command into the A2P area (shmem_tx_prepare) and ring the doorbell."""
+        if (self._closed or not 4 <= len(message) <= self._largest
+                or self._pending is not None
+                or not self.area.post_command(message, interrupt=self.interrupt)):
+            self._before_send(message)
+            self.area.write_command_bytes(message, interrupt=self.interrupt)
+        self._pending = (_U32.unpack_from(message)[0] >> 18) & 0x3FF  # token, bits 27:18
+        self._ring()
+
+    def _before_send(self, message: bytes) -> None:
+        """Refuse what cannot be sent; wait for the channel to be FREE (keeping a late
+        reply that lands meanwhile)."""
         if self._closed:
             raise TransportError(f"shm:{self.path}: transport is closed")
         if len(message) < 4:
@@ -290,45 +330,56 @@ class ShmTransport(Transport):
             raise TransportError(f"shm:{self.path}: payload of {len(message) - 4} bytes "
                                  f"exceeds max_msg_size {self.max_msg_size}")
         self._wait_free()
-        self.area.write_command_bytes(message, interrupt=self.interrupt)
-        self._pending = Header.unpack(_U32.unpack_from(message)[0])
-        if self._a2p is not None:
-            self._a2p.ring()
-        else:
-            seq = struct.unpack_from("<I", self._mm, A2P_OFFSET + OFF_RESERVED2)[0]
-            struct.pack_into("<I", self._mm, A2P_OFFSET + OFF_RESERVED2,
-                             (seq + 1) & 0xFFFF_FFFF)
+
+    def _bump_sequence(self) -> None:
+        """The ``poll`` doorbell: count the command in the area's reserved word 0x08."""
+        seq = struct.unpack_from("<I", self._mm, A2P_OFFSET + OFF_RESERVED2)[0]
+        struct.pack_into("<I", self._mm, A2P_OFFSET + OFF_RESERVED2, (seq + 1) & 0xFFFF_FFFF)
 
     def _completed(self) -> bool:
         """Polling completion: FREE or ERROR, and our token in the header (§1.5)."""
         status = self.area.channel_status
         return bool(status & (ChannelStatus.FREE | ChannelStatus.ERROR)) and (
-            self._pending is not None and self.area.header.token == self._pending.token
+            self._pending is not None and self.area.header.token == self._pending
         )
 
     def receive(self, timeout_s: float) -> bytes | None:
         """The reply (or a late reply kept from earlier), or None after `timeout_s`."""
+        if self._pending is not None and self.interrupt and not self._stray:
+            # the usual case, kept tight (each lookup costs on every round trip): one
+            # poll() that brings our completion IRQ and nothing else
+            deadline = time.monotonic() + timeout_s
+            if self._irq_poll(max(0, int(timeout_s * 1000 + 0.999))) == self._only_irq:
+                self._irq_clear()
+                reply = self._take_reply_if_free()
+                if reply is not None:
+                    return reply
+            return self._receive(deadline)
+        return self._receive(time.monotonic() + max(0.0, timeout_s))
+
+    def _receive(self, deadline: float) -> bytes | None:
+        """`receive` in general: kept late replies, IRQ or polled completion, the
+        peer's death on the control socket; None at `deadline` (time.monotonic)."""
         if self._stray:
             return self._stray.pop(0)
         if self._pending is None:
             self._check_peer()
             return None
-        deadline = time.monotonic() + max(0.0, timeout_s)
         if self.interrupt:
+            assert self._p2a is not None  # interrupt needs a doorbell (see __init__)
             while True:
                 remaining = deadline - time.monotonic()
-                events = self._poller.poll(max(0, int(remaining * 1000 + 0.999)))
                 irq = False
-                for fd, _ev in events:
+                for fd, _ev in self._irq_poll(max(0, int(remaining * 1000 + 0.999))):
                     if fd == self._ctl_fd:
                         self._check_peer()
                     else:
                         irq = True
                 if irq:
-                    assert self._p2a is not None  # only polled when a doorbell exists
                     self._p2a.clear()
-                    if self.area.is_free:  # otherwise: spurious IRQ, ignored like Linux
-                        return self._take_reply()
+                    reply = self._take_reply_if_free()
+                    if reply is not None:  # else: spurious IRQ, ignored like Linux
+                        return reply
                 if remaining <= 0:
                     return None
         spin_until = time.monotonic() + _SPIN_S

@@ -25,7 +25,8 @@ from memlat.scmi.transport import Transport
 
 log = logging.getLogger(__name__)
 
-_LEN = struct.Struct("<I")
+#: the u32 little-endian length that opens every frame
+FRAME_LENGTH = _LEN = struct.Struct("<I")
 #: largest SCMI message a frame may carry (header + status + values of a 0x200 SMT area)
 MAX_FRAME = 0x200
 
@@ -51,31 +52,32 @@ class FrameBuffer:
 
     def __init__(self, where: str):
         self.where = where
-        self._buf = bytearray()
+        #: bytes received and not yet returned as frames
+        self.data = bytearray()
 
     @property
     def pending(self) -> int:
         """Bytes buffered and not yet returned as frames."""
-        return len(self._buf)
+        return len(self.data)
 
     def feed(self, data: bytes) -> None:
         """Append bytes read from the socket."""
-        self._buf += data
+        self.data += data
 
     def next_frame(self) -> bytes | None:
         """The next complete message, or None if more bytes are needed."""
-        if len(self._buf) < 4:
+        if len(self.data) < 4:
             return None
-        (length,) = _LEN.unpack_from(self._buf)
+        (length,) = _LEN.unpack_from(self.data)
         if not 4 <= length <= MAX_FRAME:
             raise TransportError(
                 f"{self.where}: corrupted frame length {length} (byte offset 0 of the frame; "
                 f"a message is 4..{MAX_FRAME} bytes)"
             )
-        if len(self._buf) < 4 + length:
+        if len(self.data) < 4 + length:
             return None
-        frame = bytes(self._buf[4 : 4 + length])
-        del self._buf[: 4 + length]
+        frame = bytes(self.data[4 : 4 + length])
+        del self.data[: 4 + length]
         return frame
 
 
@@ -133,8 +135,10 @@ class UnixTransport(Transport):
         """Send one framed message."""
         if self._closed:
             raise TransportError(f"{self.name}: transport is closed")
+        frame = _LEN.pack(len(message)) + message
         try:
-            _send_all(self._sock, encode_frame(message))
+            if self._sock.send(frame, socket.MSG_NOSIGNAL) != len(frame):
+                _send_all(self._sock, frame)  # not reached with frames this small
         except OSError as exc:
             raise TransportError(f"{self.name}: platform is gone ({exc.strerror or exc})") from exc
 
@@ -149,8 +153,36 @@ class UnixTransport(Transport):
         """The next framed reply, or None after `timeout_s`.
 
         The socket stays blocking and the wait is the kernel's SO_RCVTIMEO, so a reply
-        costs one recv() (a poll() before it was a second syscall per round trip)."""
-        deadline = time.monotonic() + max(0.0, timeout_s)
+        costs one recv() (a poll() before it was a second syscall per round trip); the
+        option is set again only when the timeout changes (the agent's is fixed)."""
+        start = time.monotonic()
+        if not self._frames.pending and timeout_s > 0:  # the usual case: one whole reply
+            ms = math.ceil(timeout_s * 1000)
+            if ms != self._rcvtimeo_ms:
+                self._recv_timeout(ms)
+            try:
+                data = self._sock.recv(65536)
+            except (BlockingIOError, TimeoutError, InterruptedError):
+                data = None  # SO_RCVTIMEO expired (EAGAIN)
+            except OSError as exc:
+                raise TransportError(f"{self.name}: receive failed ({exc})") from exc
+            if data is not None:
+                n = len(data)
+                if n >= 8 and _LEN.unpack_from(data)[0] == n - 4 <= MAX_FRAME:
+                    return data[4:]  # exactly one whole frame: skip the buffer
+                self._take(data)
+        return self._receive_buffered(start + max(0.0, timeout_s))
+
+    def _take(self, data: bytes) -> None:
+        if not data:
+            raise TransportError(
+                f"{self.name}: platform closed the connection (process exited or was "
+                "killed)"
+            )
+        self._frames.feed(data)
+
+    def _receive_buffered(self, deadline: float) -> bytes | None:
+        """`receive` through the frame buffer, until `deadline` (time.monotonic)."""
         while True:
             frame = self._frames.next_frame()
             if frame is not None:
@@ -165,15 +197,7 @@ class UnixTransport(Transport):
                 continue  # SO_RCVTIMEO expired (EAGAIN): the loop checks the deadline
             except OSError as exc:
                 raise TransportError(f"{self.name}: receive failed ({exc})") from exc
-            if not data:
-                raise TransportError(
-                    f"{self.name}: platform closed the connection (process exited or was "
-                    "killed)"
-                )
-            if (not self._frames.pending and len(data) >= 8
-                    and _LEN.unpack_from(data)[0] == len(data) - 4 <= MAX_FRAME):
-                return data[4:]  # exactly one whole frame: skip the buffer
-            self._frames.feed(data)
+            self._take(data)
 
     def close(self) -> None:
         """Close the connection."""
