@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import struct
+import time
 from collections import deque
 from collections.abc import Callable
 
 import pytest
 
 from memlat.errors import ScmiTimeout, TransportError
-from memlat.scmi.agent import DEFAULT_TIMEOUT_S, Agent, MessageSizeError
+from memlat.scmi.agent import DEFAULT_TIMEOUT_S, Agent, Exchange, MessageSizeError
 from memlat.scmi.header import Header
 from memlat.scmi.message import Message
 from memlat.scmi.platform import Command, Platform, ProtocolHandler, Reply
@@ -368,3 +370,43 @@ def test_unterminated_and_non_ascii_names_are_cut_like_strscpy() -> None:
     info, _ = _discover_with(PlatformIdentity(), BaseMessage.DISCOVER_SUB_VENDOR,
                              lambda p: s32(0) + b"CP\xffUCP".ljust(16, b"\0"))
     assert info.sub_vendor == "CP?UCP" and info.warnings == []
+
+
+class _SlowSilence(Transport):
+    """Never replies; each receive() sleeps its whole timeout, like a real wait."""
+
+    name = "silence"
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def send(self, message: bytes) -> None:
+        pass
+
+    def receive(self, timeout_s: float) -> bytes | None:
+        self.waits.append(timeout_s)
+        time.sleep(timeout_s)
+        return None
+
+
+def test_the_timeout_is_one_budget_across_the_fast_and_slow_waits() -> None:
+    """The first receive() gets the whole timeout; when it brings nothing, the agent
+    looks once more (with nothing left) instead of starting a second full wait."""
+    transport = _SlowSilence()
+    agent = Agent(transport, timeout_s=0.05)
+    with pytest.raises(ScmiTimeout, match="within 50 ms"):
+        agent.xfer(0x10, 0x0)
+    assert transport.waits[0] == 0.05
+    assert sum(transport.waits[1:]) < 0.05  # what was left of the budget, not a new one
+    assert agent.in_flight == frozenset()
+    assert [e.error is not None for e in agent.log] == [True]
+
+
+def test_a_stray_reply_before_ours_goes_to_errors_and_ours_is_returned() -> None:
+    transport = QueueTransport(make_platform())
+    agent = Agent(transport)
+    stray = struct.pack("<IiI", 0x10 << 10 | 0x2 | 900 << 18, 0, 7)  # token 900, nobody's
+    transport.ready.append(stray)
+    assert agent.call(0x10, 0x0) == u32s(0x20000)
+    assert [(e.header.token, e.late, e.data) for e in agent.errors] == [(900, False, stray)]
+    assert isinstance(agent.log[-1], Exchange) and agent.log[-1].status == 0

@@ -29,7 +29,7 @@ from memlat.scmi.protocols.base import (
     U32Value,
 )
 from memlat.scmi.protocols.base_platform import make_platform
-from memlat.scmi.smt import SmtArea
+from memlat.scmi.smt import ChannelFlaggedError, SmtArea
 from memlat.scmi.status import Status, to_linux_errno
 from memlat.transports.inproc import InProcessTransport
 
@@ -226,3 +226,67 @@ def test_smt_area_size_must_fit_buffer() -> None:
         SmtArea(bytearray(64), size=128)
     with pytest.raises(ValueError, match="smaller than 28"):
         SmtArea(bytearray(16))
+
+
+# -- SMT one-call operations (the cross-process hot paths) -------------------------------
+AREA_BYTES = st.binary(min_size=0x1C, max_size=0x80).map(lambda b: b.ljust(0x80, b"\0"))
+
+
+def _with_status(area_bytes: bytes, status: int) -> bytearray:
+    buffer = bytearray(area_bytes)
+    struct.pack_into("<I", buffer, 0x04, status)
+    return buffer
+
+
+@given(AREA_BYTES, st.integers(0, 3))
+def test_take_command_is_read_command_once_handed_over(area_bytes: bytes, status: int) -> None:
+    area = SmtArea(_with_status(area_bytes, status))
+    if status & 1:  # FREE: the agent still owns the channel, a ring is spurious
+        assert area.take_command() is None
+        return
+    try:
+        expected = area.read_command().to_bytes()
+    except DecodeError as exc:
+        with pytest.raises(DecodeError, match=str(exc.field)):
+            area.take_command()
+        return
+    assert area.take_command() == expected
+
+
+@given(AREA_BYTES, st.integers(0, 3))
+def test_take_response_is_read_response_once_free(area_bytes: bytes, status: int) -> None:
+    area = SmtArea(_with_status(area_bytes, status))
+    if not status & 1:  # the platform still owns it
+        assert area.take_response() is None
+        return
+    if status & 2:
+        with pytest.raises(ChannelFlaggedError, match=r"CHANNEL_ERROR.*channel_status"):
+            area.take_response()
+        return
+    try:
+        expected = area.read_response().to_bytes()
+    except DecodeError:
+        with pytest.raises(DecodeError, match="field length"):
+            area.take_response()
+        return
+    assert area.take_response() == expected
+
+
+@given(AREA_BYTES, st.integers(0, 3), st.binary(min_size=4, max_size=40), st.booleans())
+def test_post_command_writes_like_write_command_bytes_only_when_free(
+        area_bytes: bytes, status: int, message: bytes, interrupt: bool) -> None:
+    buffer = _with_status(area_bytes, status)
+    reference = bytearray(buffer)
+    posted = SmtArea(buffer).post_command(message, interrupt=interrupt)
+    assert posted == bool(status & 1)
+    if posted:
+        SmtArea(reference).write_command_bytes(message, interrupt=interrupt)
+    assert buffer == reference  # written exactly as write_command_bytes, or not at all
+
+
+def test_post_command_refuses_a_message_the_area_cannot_hold() -> None:
+    area = SmtArea(bytearray(0x80))
+    area.reset()
+    with pytest.raises(ValueError, match=r"4\.\.104"):
+        area.post_command(bytes(4 + 0x80 - 0x1C + 1))
+    assert area.is_free  # nothing written

@@ -152,3 +152,16 @@ def test_reserved_header_bits_are_protocol_error() -> None:
     assert platform.state() == before
     clean = Header(0x0, 0x10, 2).to_bytes()
     assert platform.handle_bytes(clean, 1) == clean + struct.pack("<iI", 0, 0x20000)
+
+
+@given(ANY_BYTES, st.sampled_from([0, 1, 2, 3, 7]))
+def test_fast_path_answers_exactly_as_the_decoded_path(data: bytes, agent_id: int) -> None:
+    """Without observers handle_bytes goes from the u32 header straight to reply bytes;
+    an observer makes it decode a Message first. Both give the same bytes and leave the
+    same state, for every input."""
+    fast, decoded = _platform(), _platform()
+    seen: list[Message] = []
+    decoded.observers.append(lambda _agent, command, _reply: seen.append(command))
+    assert fast.handle_bytes(data, agent_id) == decoded.handle_bytes(data, agent_id)
+    assert fast.state() == decoded.state()
+    assert len(seen) == (len(data) >= 4)  # the observer did see the decoded path run

@@ -6,10 +6,13 @@ import fcntl
 import os
 import stat
 import struct
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from platforms import (
     MSG_DELAY,
     MSG_ECHO,
@@ -135,3 +138,36 @@ def test_faults_against_a_real_platform_process(short_tmp: Path, platform_proces
     again = Agent(ShmTransport(path), timeout_s=5)
     assert again.call(TEST_PROTOCOL, MSG_ECHO, b"back") == b"back"
     again.close()
+
+
+@given(st.binary(min_size=0x1C, max_size=0x200), st.sampled_from([0, 2]))
+@settings(max_examples=60)
+def test_front_end_answers_an_area_exactly_as_platform_serve_area(area_bytes: bytes,
+                                                                   status: int) -> None:
+    """The front-end's one-call hot path (take_command, handle_bytes, write the reply)
+    leaves the A2P area byte-for-byte as Platform.serve_area does, including CHANNEL_
+    ERROR for lengths it cannot read and for non-commands, for any area the agent hands
+    over (channel_status without FREE)."""
+    image = bytearray(area_bytes.ljust(0x200, b"\0"))
+    struct.pack_into("<I", image, 0x04, status)
+    reference = bytearray(image)
+    make_platform().serve_area(SmtArea(reference))
+    with tempfile.TemporaryDirectory(prefix="mlt-", dir="/tmp") as d:
+        front = ShmFrontEnd(make_platform(), Path(d) / "ch")
+        try:
+            front.area._view[:0x200] = image
+            front._serve_one()
+            assert bytes(front.area._view[:0x200]) == bytes(reference)
+            assert front.messages == 1
+        finally:
+            front.stop()
+
+
+def test_a_ring_with_the_channel_free_is_ignored(short_tmp: Path) -> None:
+    front = ShmFrontEnd(make_platform(), short_tmp / "ch")
+    try:
+        before = bytes(front.area._view[:0x40])
+        front._serve_one()  # the area is FREE after reset: nothing was handed over
+        assert bytes(front.area._view[:0x40]) == before and front.messages == 0
+    finally:
+        front.stop()

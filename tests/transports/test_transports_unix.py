@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import stat
@@ -137,3 +138,45 @@ def test_faults_against_a_real_platform_process(short_tmp: Path, platform_proces
     again = Agent(UnixTransport(path), timeout_s=5)
     assert again.call(TEST_PROTOCOL, MSG_ECHO, b"back") == b"back"
     again.close()
+
+
+def _replies(sock: socket.socket, count: int) -> list[bytes]:
+    frames, out = FrameBuffer("test"), []
+    sock.settimeout(5)
+    while len(out) < count:
+        frame = frames.next_frame()
+        if frame is None:
+            frames.feed(sock.recv(65536))
+        else:
+            out.append(frame)
+    return out
+
+
+@pytest.mark.parametrize("chunking", ["whole", "frames", "bytes", "odd"])
+def test_every_chunking_of_a_stream_gets_the_same_replies(short_tmp: Path,
+                                                          chunking: str) -> None:
+    """The front-end answers a recv() holding exactly one whole frame inline and
+    anything else through the frame buffer; the replies (and the commands left
+    unanswered, like a notification) must not depend on which path ran."""
+    commands = [struct.pack("<I", TEST_PROTOCOL << 10 | MSG_ECHO | t << 18) + bytes(range(t))
+                for t in range(6)]
+    commands.insert(3, struct.pack("<I", 0x10 << 10 | 3 << 8))  # a notification: no reply
+    commands.append(struct.pack("<I", 0x10 << 10 | 7 << 18))  # base PROTOCOL_VERSION
+    reference = make_platform()
+    expected = [r for c in commands if (r := reference.handle_bytes(c)) is not None]
+    assert len(expected) == len(commands) - 1
+    stream = b"".join(struct.pack("<I", len(c)) + c for c in commands)
+    cuts = {"whole": [0, len(stream)],
+            "frames": [0, *itertools.accumulate(4 + len(c) for c in commands)],
+            "bytes": list(range(len(stream) + 1)),
+            "odd": [*range(0, len(stream), 7), len(stream)]}[chunking]
+    with UnixFrontEnd(make_platform(), short_tmp / "p.sock") as front:
+        sock = socket.socket(socket.AF_UNIX)
+        sock.connect(str(short_tmp / "p.sock"))
+        for start, end in itertools.pairwise(cuts):
+            sock.sendall(stream[start:end])
+            if chunking != "whole":
+                time.sleep(0.0005)  # let the server see the pieces in separate recv()s
+        assert _replies(sock, len(expected)) == expected
+        sock.close()
+        assert front.messages == len(commands)

@@ -176,8 +176,9 @@ class Agent:
         return None
 
     def _roundtrip(self, protocol_id: int, message_id: int, payload: bytes,
-                   rx_size: int | None) -> tuple[int, bytes]:
-        """Send, wait, log: (u32 header, reply payload). Errors are logged and raised.
+                   rx_size: int | None) -> tuple[int, bytes, int]:
+        """Send, wait, log: (u32 header, reply payload, status). Errors are logged and
+        raised.
 
         `_send` and `_wait` folded into one frame for the synchronous agent's hot path
         (each Python call and lookup costs on every round trip, docs/transports.md
@@ -186,7 +187,7 @@ class Agent:
         if type(payload) is not bytes:
             payload = bytes(payload)
         if (rx_size is not None or len(payload) > self.max_msg_size
-                or not (0 <= protocol_id <= 0xFF and 0 <= message_id <= 0xFF)):
+                or (protocol_id | message_id) & ~0xFF):  # also true for negative ids
             self._refuse(protocol_id, message_id, payload, rx_size)
         in_flight = self._in_flight
         token = (self._last_token + 1) % TOKEN_MAX
@@ -209,7 +210,9 @@ class Agent:
             deadline = time.monotonic() + self.timeout_s
             data = transport.receive(self.timeout_s)
             if data is not None and len(data) >= 8 and data[:4] == header:
-                reply = bytes(data[4:] if rx_size is None else data[4 : 8 + rx_size])
+                reply = data[4:] if rx_size is None else data[4 : 8 + rx_size]
+                if type(reply) is not bytes:
+                    reply = bytes(reply)
             else:
                 reply = self._wait_slow(value, data, deadline)
                 if rx_size is not None:
@@ -219,13 +222,14 @@ class Agent:
             raise
         finally:
             in_flight.discard(token)
-        exchange = _new_exchange((protocol_id, message_id, token, payload,
-                                  _S32.unpack_from(reply)[0], reply[4:], None))
+        status = _S32.unpack_from(reply)[0]
+        exchange = _new_exchange((protocol_id, message_id, token, payload, status, reply[4:],
+                                  None))
         self.log.append(exchange)
         if self.observers:
             for observer in list(self.observers):
                 observer(exchange)
-        return value, reply
+        return value, reply, status
 
     def _refuse(self, protocol_id: int, message_id: int, payload: bytes,
                 rx_size: int | None) -> None:
@@ -246,15 +250,15 @@ class Agent:
     def xfer(self, protocol_id: int, message_id: int, payload: bytes = b"", *,
              rx_size: int | None = None) -> Message:
         """Send a command and return its reply (any status). Logs the exchange."""
-        value, reply = self._roundtrip(int(protocol_id), int(message_id), payload, rx_size)
+        value, reply, _status = self._roundtrip(int(protocol_id), int(message_id), payload,
+                                                rx_size)
         return Message(Header.unpack(value), reply)
 
     def call(self, protocol_id: int, message_id: int, payload: bytes = b"", *,
              rx_size: int | None = None, what: str | None = None) -> bytes:
         """Like xfer, but raise ScmiStatusError unless SUCCESS; returns the values."""
         protocol_id, message_id = int(protocol_id), int(message_id)  # IntEnum -> plain int
-        reply = self._roundtrip(protocol_id, message_id, payload, rx_size)[1]
-        status = _S32.unpack_from(reply)[0]
+        _value, reply, status = self._roundtrip(protocol_id, message_id, payload, rx_size)
         if status:  # not SUCCESS (0)
             label = what or f"protocol {protocol_id:#x} message {message_id:#x}"
             raise ScmiStatusError(label, status)
