@@ -96,7 +96,9 @@ class UnixFrontEnd(PollingFrontEnd):
         self._poller.register(self._stop_r, _IN)
         self._listen(True)
         listener_fd, clients, poll = self._listener.fileno(), self._clients, self._poller.poll
-        handle, agent_id, pack = self.gate.handle_bytes, self.agent_id, _LEN.pack
+        # the gate's handle_bytes, unrolled: its lock and the platform's method
+        lock, handle = self.gate.lock, self.gate.platform.handle_bytes
+        agent_id, pack = self.agent_id, _LEN.pack
         while not self._stopping:
             timeout_ms = 1000 if self._listening and not self._backlogged \
                 else self._poll_timeout_ms()
@@ -124,7 +126,8 @@ class UnixFrontEnd(PollingFrontEnd):
                     continue
                 self.messages += 1
                 try:
-                    reply = handle(data[4:], agent_id)
+                    with lock:
+                        reply = handle(data[4:], agent_id)
                 except Exception as exc:  # Platform never raises; if it did, only this client
                     log.exception("%s: unexpected error serving a client", self.name)
                     self._drop(fd, f"internal error {exc!r}")

@@ -180,10 +180,11 @@ class Agent:
         """Send, wait, log: (u32 header, reply payload, status). Errors are logged and
         raised.
 
-        `_send` and `_wait` folded into one frame for the synchronous agent's hot path
-        (each Python call and lookup costs on every round trip, docs/transports.md
-        "Cost"): the usual reply, the first message received carrying our header,
-        takes no other call; anything else goes through `_wait_slow`."""
+        `send` and `wait` folded into one frame for the synchronous agent's hot path:
+        each Python call costs on every round trip (docs/transports.md "Benchmarks").
+        The usual reply, the first message received carrying our header, takes no
+        other call; anything else goes through `_wait_slow`. A transport error while
+        waiting is logged as this exchange's error; one while sending is only raised."""
         if type(payload) is not bytes:
             payload = bytes(payload)
         if (rx_size is not None or len(payload) > self.max_msg_size

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from memlat.errors import DecodeError
-from memlat.scmi.header import MessageType
 from memlat.scmi.message import Message
 from memlat.scmi.smt import MAX_PAYLOAD_LINUX, SmtArea
 from memlat.scmi.status import Status
@@ -167,43 +166,52 @@ class Platform:
     # -- dispatch ---------------------------------------------------------------------
     def handle(self, command: Message, agent_id: int = 1) -> Message | None:
         """The reply to one command, or None when it is not a command (no reply owed)."""
-        if command.header.type != MessageType.COMMAND:
-            reply = None
-        else:
-            reply = Message.response(command.header, *self._dispatch(command, agent_id))
-        if self.observers:
-            for observer in list(self.observers):
-                observer(agent_id, command, reply)
-        return reply
+        reply = self.handle_bytes(command.to_bytes(), agent_id)
+        return None if reply is None else Message(command.header, reply[4:])
 
     def handle_bytes(self, data: bytes, agent_id: int = 1) -> bytes | None:
-        """Raw command bytes in, raw reply bytes out; None is a transport-level refusal.
+        """Raw command bytes in, raw reply bytes out; None is a transport-level refusal
+        (fewer than 4 bytes, or a message that is not a command).
 
+        Every transport's hot path, so it builds no Header or Message object unless
+        observers watch: the reply is the command's own header bytes (a response carries
+        its command's header, protocol.md §1.1), the s32 status and the return values.
         Only the header and at most `max_msg_size` + 1 payload bytes are ever copied: an
-        oversized command is answered PROTOCOL_ERROR from its header alone. With no
-        observers, a command goes from its u32 header to its reply bytes without any
-        Header or Message object (this is every transport's hot path).
+        oversized command is answered PROTOCOL_ERROR from its header alone.
         """
         if len(data) < 4:
             return None
         value = _U32.unpack_from(data)[0]
-        if value & _TYPE_BITS or self.observers:
-            return self._handle_bytes_decoded(data, agent_id)
-        limit = 5 + self.max_msg_size  # one byte past the largest payload is enough
-        status, values = self._dispatch_value(value, data[4:limit], agent_id)
-        # a response carries the command's own header (protocol.md §1.1), so its bytes
-        # are the command's first four: no re-encoding
-        return bytes(data[:4]) + _S32.pack(status) + values
+        payload = data[4 : 5 + self.max_msg_size]  # one byte past the largest is enough
+        if value & _TYPE_BITS:  # not a command: no reply owed
+            reply = None
+        else:
+            protocol_id = (value >> 10) & 0xFF
+            handler = self.handlers.get(protocol_id)
+            # Malformed before any protocol looks at it (docs/scmi.md): reserved header
+            # bits set, or a payload the channel cannot carry. SCMI status PROTOCOL_ERROR,
+            # as SCP-firmware answers a payload of the wrong size.
+            if value & _RESERVED_BITS or len(payload) > self.max_msg_size:
+                status, values = _PROTOCOL_ERROR
+            # SCP-firmware mod_scmi.c: a protocol without a handler answers NOT_SUPPORTED;
+            # base is always offered and allowed
+            elif handler is None or (protocol_id != BASE_PROTOCOL_ID
+                                     and not self.is_advertised(protocol_id)):
+                status, values = Status.NOT_SUPPORTED, b""
+            elif protocol_id != BASE_PROTOCOL_ID and not self.allowed(agent_id, protocol_id):
+                status, values = Status.DENIED, b""
+            else:
+                status, values = self._call(handler, agent_id, value & 0xFF, payload)
+            reply = bytes(data[:4]) + _S32.pack(status) + values
+        if self.observers:
+            self._notify(agent_id, data[: 5 + self.max_msg_size], reply)
+        return reply
 
-    def _handle_bytes_decoded(self, data: bytes, agent_id: int) -> bytes | None:
-        """`handle_bytes` through `handle`, for non-commands and for observers."""
-        limit = 4 + self.max_msg_size
-        try:
-            command = Message.from_bytes(data if len(data) <= limit else data[: limit + 1])
-        except DecodeError:
-            return None
-        reply = self.handle(command, agent_id)
-        return None if reply is None else bytes(data[:4]) + reply.payload
+    def _notify(self, agent_id: int, command: bytes, reply: bytes | None) -> None:
+        message = Message.from_bytes(command)
+        answer = None if reply is None else Message(message.header, reply[4:])
+        for observer in list(self.observers):
+            observer(agent_id, message, answer)
 
     def serve_area(self, area: SmtArea, agent_id: int = 1) -> bool:
         """Answer the command in an SMT area (doorbell handler). True if an IRQ is owed.
@@ -221,31 +229,15 @@ class Platform:
             return bool(area.flags)
         return area.write_response_bytes(reply)
 
-    def _dispatch(self, command: Message, agent_id: int) -> tuple[int, bytes]:
-        return self._dispatch_value(command.header.pack(), command.payload, agent_id)
-
-    def _dispatch_value(self, value: int, payload: bytes, agent_id: int) -> tuple[int, bytes]:
-        """(status, return values) for the command with u32 header `value`."""
-        # Malformed before any protocol looks at it (docs/scmi.md): reserved header bits
-        # set, or a payload the channel cannot carry. SCMI status PROTOCOL_ERROR, as
-        # SCP-firmware answers a payload of the wrong size.
-        if value & _RESERVED_BITS or len(payload) > self.max_msg_size:
-            return Status.PROTOCOL_ERROR, b""
-        protocol_id = (value >> 10) & 0xFF
-        handler = self.handlers.get(protocol_id)
-        # SCP-firmware mod_scmi.c: a protocol without a handler answers SCMI_NOT_SUPPORTED
-        if handler is None:
-            return Status.NOT_SUPPORTED, b""
-        if protocol_id != BASE_PROTOCOL_ID:  # base is always offered and allowed
-            if not self.is_advertised(protocol_id):
-                return Status.NOT_SUPPORTED, b""
-            if not self.allowed(agent_id, protocol_id):
-                return Status.DENIED, b""
-        message_id = value & 0xFF
+    def _call(self, handler: ProtocolHandler, agent_id: int, message_id: int,
+              payload: bytes) -> Reply:
+        """One message of an allowed protocol: the common messages (protocol.md §1.3),
+        then the handler's table; a handler's DecodeError is PROTOCOL_ERROR, any other
+        exception GENERIC_ERROR (the platform never raises on input)."""
         try:
-            if message_id == PROTOCOL_VERSION:  # protocol.md §1.3, every protocol
-                return _PROTOCOL_ERROR if payload else (Status.SUCCESS,
-                                                        _U32.pack(handler.version))
+            if message_id == PROTOCOL_VERSION:
+                return _PROTOCOL_ERROR if payload else Reply(Status.SUCCESS,
+                                                             _U32.pack(handler.version))
             ctx = self._contexts.get(agent_id)
             if ctx is None:
                 ctx = self._contexts[agent_id] = CallContext(agent_id, self)
@@ -256,7 +248,7 @@ class Platform:
                 return _sized(payload, (4,)) or _message_attributes(commands, payload)
             command = commands.get(message_id)
             if command is None:
-                return Status.NOT_FOUND, b""
+                return Reply(Status.NOT_FOUND)
             if command.sizes is not None and len(payload) not in command.sizes:
                 return _PROTOCOL_ERROR
             return command.handler(ctx, payload)
@@ -264,8 +256,8 @@ class Platform:
             return _PROTOCOL_ERROR
         except Exception:  # the platform never raises on input (issue contract)
             log.exception("handler of protocol %#x message %#x failed",
-                          protocol_id, message_id)
-            return Status.GENERIC_ERROR, b""
+                          handler.protocol_id, message_id)
+            return Reply(Status.GENERIC_ERROR)
 
 
 _PROTOCOL_ERROR = Reply(Status.PROTOCOL_ERROR)

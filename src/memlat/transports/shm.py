@@ -71,10 +71,11 @@ def control_path(path: str | os.PathLike[str]) -> str:
 
 
 class _Doorbell:
-    """One direction's doorbell: ring() on one side, wait()/clear() on the other.
+    """One direction's doorbell: ring() on one side, clear() on the other.
 
-    `ring` and `clear` are bound once to the kind's system call (they run on every
-    round trip)."""
+    `ring` and `take` are bound once to the kind's system call (they run on every
+    round trip); `take` is clear() without its guard: it raises BlockingIOError when
+    nothing rang."""
 
     def __init__(self, kind: str, read_fd: int, write_fd: int):
         self.kind = kind
@@ -82,10 +83,10 @@ class _Doorbell:
         self.write_fd = write_fd
         if kind == "eventfd":
             self.ring: Callable[[], object] = functools.partial(os.eventfd_write, write_fd, 1)
-            self._take: Callable[[], object] = functools.partial(os.eventfd_read, read_fd)
+            self.take: Callable[[], object] = functools.partial(os.eventfd_read, read_fd)
         else:
             self.ring = functools.partial(os.write, write_fd, b"\x01")
-            self._take = functools.partial(os.read, read_fd, 4096)
+            self.take = functools.partial(os.read, read_fd, 4096)
 
     @classmethod
     def create(cls, kind: str) -> _Doorbell:
@@ -99,7 +100,7 @@ class _Doorbell:
 
     def clear(self) -> None:
         try:  # noqa: SIM105 - not contextlib.suppress: this runs on every round trip
-            self._take()
+            self.take()
         except BlockingIOError:
             pass
 
@@ -189,6 +190,7 @@ class ShmTransport(Transport):
                     os.close(fd)
             raise
         self.area = SmtArea(memoryview(self._mm)[A2P_OFFSET:A2P_OFFSET + DEFAULT_AREA_SIZE])
+        self._post, self._take_response = self.area.post_command, self.area.take_response
         #: token of the command sent and not yet answered
         self._pending: int | None = None
         self._ring: Callable[[], object] = (self._bump_sequence if self._a2p is None
@@ -276,18 +278,20 @@ class ShmTransport(Transport):
         """The reply once the channel is FREE (clearing the pending token), else None."""
         try:
             reply = self.area.take_response()
-        except ChannelFlaggedError as exc:
-            pending, self._pending = self._pending, None
-            raise TransportError(
-                f"shm:{self.path}: platform flagged CHANNEL_ERROR for token "
-                f"{'?' if pending is None else pending} (it could not parse the command)"
-            ) from exc
         except DecodeError as exc:
-            self._pending = None
-            raise TransportError(f"shm:{self.path}: corrupted reply: {exc}") from exc
+            raise self._bad_reply(exc) from exc
         if reply is not None:
             self._pending = None
         return reply
+
+    def _bad_reply(self, exc: DecodeError) -> TransportError:
+        """The error for a reply that cannot be taken (the pending token is dropped)."""
+        pending, self._pending = self._pending, None
+        if isinstance(exc, ChannelFlaggedError):
+            return TransportError(
+                f"shm:{self.path}: platform flagged CHANNEL_ERROR for token "
+                f"{'?' if pending is None else pending} (it could not parse the command)")
+        return TransportError(f"shm:{self.path}: corrupted reply: {exc}")
 
     def _wait_free(self) -> None:
         """Wait for the platform to release the channel; keep a late reply if one lands."""
@@ -313,7 +317,7 @@ class ShmTransport(Transport):
         """Write the command into the A2P area (shmem_tx_prepare) and ring the doorbell."""
         if (self._closed or not 4 <= len(message) <= self._largest
                 or self._pending is not None
-                or not self.area.post_command(message, interrupt=self.interrupt)):
+                or not self._post(message, interrupt=self.interrupt)):
             self._before_send(message)
             self.area.write_command_bytes(message, interrupt=self.interrupt)
         self._pending = (_U32.unpack_from(message)[0] >> 18) & 0x3FF  # token, bits 27:18
@@ -351,8 +355,12 @@ class ShmTransport(Transport):
             deadline = time.monotonic() + timeout_s
             if self._irq_poll(max(0, int(timeout_s * 1000 + 0.999))) == self._only_irq:
                 self._irq_clear()
-                reply = self._take_reply_if_free()
+                try:
+                    reply = self._take_response()
+                except DecodeError as exc:
+                    raise self._bad_reply(exc) from exc
                 if reply is not None:
+                    self._pending = None
                     return reply
             return self._receive(deadline)
         return self._receive(time.monotonic() + max(0.0, timeout_s))
@@ -394,6 +402,9 @@ class ShmTransport(Transport):
                 self._check_peer()
                 time.sleep(min(50e-6, max(0.0, deadline - now)))
 
+    def _closed_channel(self, *_args: object, **_kwargs: object) -> None:
+        raise TransportError(f"shm:{self.path}: transport is closed")
+
     def close(self) -> None:
         """Unmap and disconnect (the platform then accepts another agent)."""
         if self._closed:
@@ -404,6 +415,8 @@ class ShmTransport(Transport):
         for bell in (self._a2p, self._p2a):
             if bell is not None:
                 bell.close()
+        # the bound area methods hold the mapping too: drop them, or it cannot close
+        self._post = self._take_response = self._closed_channel  # type: ignore[assignment]
         self.area = None  # type: ignore[assignment]
         with contextlib.suppress(BufferError, ValueError):
             self._mm.close()
