@@ -10,6 +10,7 @@ import os
 import select
 import socket
 import struct
+import threading
 import time
 
 from memlat.errors import DecodeError
@@ -62,6 +63,8 @@ class ShmFrontEnd(PollingFrontEnd):
         self._client: socket.socket | None = None
         self._a2p: _Doorbell | None = None
         self._p2a: _Doorbell | None = None
+        self._ring_thread: threading.Thread | None = None
+        self._ring_stop = False
 
     # -- connection management --------------------------------------------------------
     def _accept(self) -> None:
@@ -87,7 +90,7 @@ class ShmFrontEnd(PollingFrontEnd):
                  "size": DEFAULT_AREA_SIZE}
         fds: list[int] = [self._fd]
         if self.doorbell != "poll":
-            self._a2p = _Doorbell.create(self.doorbell)
+            self._a2p = _Doorbell.create(self.doorbell, blocking_read=True)
             self._p2a = _Doorbell.create(self.doorbell)
             fds += [self._a2p.write_fd, self._p2a.read_fd]
         try:
@@ -98,8 +101,18 @@ class ShmFrontEnd(PollingFrontEnd):
             return
         conn.setblocking(False)
         self._client = conn
+        if self._a2p is not None:
+            self._ring_stop = False
+            self._ring_thread = threading.Thread(target=self._ring_loop, args=(self._a2p,),
+                                                 name=f"{self.name} doorbell", daemon=True)
+            self._ring_thread.start()
 
     def _drop_client(self) -> None:
+        if self._ring_thread is not None and self._a2p is not None:
+            self._ring_stop = True
+            self._a2p.ring()  # wake its blocking read; it sees _ring_stop and returns
+            self._ring_thread.join()
+            self._ring_thread = None
         if self._client is not None:
             with contextlib.suppress(OSError):
                 self._client.close()
@@ -148,7 +161,7 @@ class ShmFrontEnd(PollingFrontEnd):
     def _run(self) -> None:
         last_seq = struct.unpack_from("<I", self._mm, A2P_OFFSET + OFF_RESERVED2)[0]
         poller, registered = select.poll(), object()  # sentinel: build on first pass
-        a2p_fd = listener_fd = -1
+        listener_fd = -1
         while not self._stopping:
             client = self._client
             if registered is not client:  # rebuild only when the agent changed
@@ -158,44 +171,37 @@ class ShmFrontEnd(PollingFrontEnd):
                 poller.register(listener_fd, select.POLLIN)
                 if client is not None:
                     poller.register(client.fileno(), select.POLLIN)
-                a2p_fd = self._a2p.read_fd if self._a2p is not None else -1
-                if a2p_fd >= 0:
-                    poller.register(a2p_fd, select.POLLIN)
                 registered = client
             if self.doorbell == "poll" and self._client is not None:
                 last_seq = self._spin(poller, last_seq)
                 continue
-            events = (self._serve_rings(poller, a2p_fd) if self._a2p is not None
-                      else poller.poll(1000))
-            for fd, _ev in events:
-                if fd == a2p_fd and self._a2p is not None:
-                    self._a2p.clear()
-                    self._serve_one()
-                elif fd == self._stop_r:
+            for fd, _ev in poller.poll(1000):
+                if fd == self._stop_r:
                     return
-                elif fd == listener_fd:
+                if fd == listener_fd:
                     self._accept()
                 elif (self._client is not None and fd == self._client.fileno()
                       and self._client_gone()):
                     self._drop_client()
 
-    def _serve_rings(self, poller: select.poll, a2p_fd: int) -> list[tuple[int, int]]:
-        """Serve A2P doorbell rings while nothing else happens; returns the first poll
-        events that are not just the doorbell (for `_run` to handle). The loop of a
-        busy channel, kept tight: each lookup costs on every round trip."""
-        assert self._a2p is not None
-        poll, take_ring, serve_one = poller.poll, self._a2p.take, self._serve_one
-        only_ring = [(a2p_fd, select.POLLIN)]
-        while not self._stopping:
-            events = poll(1000)
-            if events != only_ring:
-                return events
-            try:  # noqa: SIM105 - the doorbell's clear(), inline: this runs per message
-                take_ring()
-            except BlockingIOError:
-                pass
-            serve_one()
-        return []
+    def _ring_loop(self, a2p: _Doorbell) -> None:
+        """The A2P doorbell handler, in its own thread while an agent is connected: a
+        blocking read of the doorbell, then the command. One system call per ring where
+        poll() then read() would be two (about 1.3 us a round trip, docs/transports.md
+        "Benchmarks"). `_drop_client` ends it: it sets `_ring_stop`, rings the doorbell
+        itself and joins the thread before closing anything."""
+        take, serve_one = a2p.take, self._serve_one
+        while True:
+            try:
+                take()
+            except OSError:  # closed under us: _drop_client joins first, so never
+                return
+            if self._ring_stop:
+                return
+            try:
+                serve_one()
+            except Exception:  # the platform never raises; if it did, keep the channel
+                log.exception("%s: unexpected error serving a command", self.name)
 
     def _spin(self, poller: select.poll, last_seq: int) -> int:
         """Poll-mode doorbell: spin on the sequence word, checking sockets when idle."""

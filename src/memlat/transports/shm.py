@@ -89,12 +89,19 @@ class _Doorbell:
             self.take = functools.partial(os.read, read_fd, 4096)
 
     @classmethod
-    def create(cls, kind: str) -> _Doorbell:
+    def create(cls, kind: str, *, blocking_read: bool = False) -> _Doorbell:
+        """A new doorbell. `blocking_read`: `take` waits for a ring (for a thread that
+        does nothing else); the writer's side never blocks either way (an eventfd
+        counter cannot fill up in practice; a pipe's write end keeps O_NONBLOCK, which
+        belongs to that end's own open file)."""
         if kind == "eventfd":
-            fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+            flags = os.EFD_CLOEXEC | (0 if blocking_read else os.EFD_NONBLOCK)
+            fd = os.eventfd(0, flags)
             return cls(kind, fd, fd)
         if kind == "pipe":
             r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+            if blocking_read:
+                os.set_blocking(r, True)
             return cls(kind, r, w)
         raise ValueError(f"doorbell kind {kind!r} has no file descriptors")
 
