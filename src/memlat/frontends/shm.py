@@ -41,6 +41,12 @@ class ShmFrontEnd(PollingFrontEnd):
     A new connection first checks, synchronously, whether the current agent has closed
     its control socket, so an agent that closes and reconnects at once is never told
     the channel is in use.
+
+    Threads: the serving thread (`start()`) accepts agents, watches the current agent's
+    control socket and the stop request, and spins for the ``poll`` doorbell; with an
+    eventfd or pipe doorbell, a doorbell thread per connected agent waits in a blocking
+    read of the A2P doorbell and serves each ring (`_ring_loop`). Only the serving thread
+    connects and drops agents, and it joins the doorbell thread before closing anything.
     """
 
     def __init__(self, platform: Platform | PlatformGate, path: str | os.PathLike[str], *,
