@@ -55,9 +55,14 @@ PAYLOAD = b"\x01\x02\x03\x04"
 _PLATFORM_CPUS: set[int] | None = None
 
 
-def _pin_child() -> None:  # runs in the child between fork and exec
+def _pin(proc: subprocess.Popen[str]) -> subprocess.Popen[str]:
+    """Pin a just-started peer to the platform CPUs. Done from here, right after the
+    start, not in a preexec_fn (unsafe in a process with threads, such as a pytest
+    worker): the peer is still starting its interpreter, and every thread it creates
+    later inherits its main thread's CPUs."""
     if _PLATFORM_CPUS is not None:
-        os.sched_setaffinity(0, _PLATFORM_CPUS)
+        os.sched_setaffinity(proc.pid, _PLATFORM_CPUS)
+    return proc
 
 
 @contextlib.contextmanager
@@ -87,8 +92,8 @@ def placements() -> dict[str, tuple[set[int], set[int]]]:
 
 @contextlib.contextmanager
 def _process(args: list[str], *, ready: str = "ready") -> Iterator[subprocess.Popen[str]]:
-    proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, preexec_fn=_pin_child)
+    proc = _pin(subprocess.Popen([sys.executable, *args], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE, text=True))
     try:
         deadline = time.monotonic() + 30
         assert proc.stderr is not None
@@ -190,9 +195,9 @@ def _bare_shm(tmp: Path, kind: str = "eventfd") -> Iterator[Callable[[], object]
         fds = (a_r, p_w, a_w, p_r)
     fd = os.open(path, os.O_RDWR)
     mm = mmap.mmap(fd, 0x400)
-    proc = subprocess.Popen([sys.executable, "-c", _BARE_SHM, str(fds[0]), str(fds[1]),
-                             str(path), kind], pass_fds=(fds[0], fds[1]),
-                            stderr=subprocess.PIPE, text=True, preexec_fn=_pin_child)
+    proc = _pin(subprocess.Popen([sys.executable, "-c", _BARE_SHM, str(fds[0]), str(fds[1]),
+                                  str(path), kind], pass_fds=(fds[0], fds[1]),
+                                 stderr=subprocess.PIPE, text=True))
     try:
         assert proc.stderr is not None
         proc.stderr.readline()  # "ready" (the child prints it on stderr)

@@ -26,6 +26,7 @@ import os
 import select
 import socket
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from memlat.errors import TransportError
@@ -158,18 +159,11 @@ class UnixFrontEnd(PollingFrontEnd):
         if not data:
             self._drop(fd)
             return
-        try:
+        with self._guarded(fd):
             client.frames.feed(data)
             self._turn(client)
             if fd in self._clients:
                 self._after_turn(fd, client)
-        except TransportError as exc:
-            self._drop(fd, str(exc))
-        except OSError as exc:
-            self._drop(fd, exc.strerror or str(exc))
-        except Exception as exc:  # one client's fault never stops the server
-            log.exception("%s: unexpected error serving a client", self.name)
-            self._drop(fd, f"internal error {exc!r}")
 
     def _poll_timeout_ms(self) -> int:
         if self._backlogged:
@@ -227,7 +221,7 @@ class UnixFrontEnd(PollingFrontEnd):
     # -- per client -------------------------------------------------------------------
     def _event(self, fd: int, ev: int) -> None:
         client = self._clients[fd]
-        try:
+        with self._guarded(fd):
             if ev & _OUT:
                 self._flush(client)
             if ev & _IN:
@@ -237,11 +231,18 @@ class UnixFrontEnd(PollingFrontEnd):
                 return
             if fd in self._clients:
                 self._after_turn(fd, client)
+
+    @contextlib.contextmanager
+    def _guarded(self, fd: int) -> Iterator[None]:
+        """Any error while serving client `fd` drops that client only, with a log line;
+        one client's fault never stops the server."""
+        try:
+            yield
         except TransportError as exc:
             self._drop(fd, str(exc))
         except OSError as exc:
             self._drop(fd, exc.strerror or str(exc))
-        except Exception as exc:  # one client's fault never stops the server
+        except Exception as exc:
             log.exception("%s: unexpected error serving a client", self.name)
             self._drop(fd, f"internal error {exc!r}")
 
@@ -296,16 +297,9 @@ class UnixFrontEnd(PollingFrontEnd):
         self._backlogged = False  # set again by any turn that still leaves frames
         for fd, client in list(self._clients.items()):
             if client.backlog and fd in self._clients:
-                try:
+                with self._guarded(fd):
                     self._turn(client)
                     self._after_turn(fd, client)
-                except TransportError as exc:
-                    self._drop(fd, str(exc))
-                except OSError as exc:
-                    self._drop(fd, exc.strerror or str(exc))
-                except Exception as exc:
-                    log.exception("%s: unexpected error serving a client", self.name)
-                    self._drop(fd, f"internal error {exc!r}")
 
     def _release(self) -> None:
         for client in list(self._clients.values()):
