@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import logging
+import mmap
 import os
+import socket
 import stat
 import struct
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -171,3 +176,140 @@ def test_a_ring_with_the_channel_free_is_ignored(short_tmp: Path) -> None:
         assert bytes(front.area._view[:0x40]) == before and front.messages == 0
     finally:
         front.stop()
+
+
+# -- agents that misuse their doorbells (the platform must not care) ----------------------
+def _raw_agent(path: Path) -> tuple[socket.socket, list[int], mmap.mmap]:
+    """The handshake by hand: control socket, [memory, A2P write end, P2A read end]."""
+    ctl = socket.socket(socket.AF_UNIX)
+    ctl.connect(control_path(path))
+    _data, fds, _flags, _addr = socket.recv_fds(ctl, 4096, 4)
+    return ctl, fds, mmap.mmap(fds[0], FILE_SIZE)
+
+
+def _serves_a_new_agent(path: Path) -> None:
+    deadline = time.monotonic() + 5
+    while True:  # the old agent's control socket closing is seen asynchronously
+        try:
+            agent = Agent(ShmTransport(path), timeout_s=2)
+            break
+        except TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+    assert agent.call(TEST_PROTOCOL, MSG_ECHO, b"next") == b"next"
+    agent.close()
+
+
+def _stops_promptly(front: ShmFrontEnd) -> None:
+    stopper = threading.Thread(target=front.stop)
+    stopper.start()
+    stopper.join(10)  # a hang check, not a speed check: stop() waits 0.5 s at most
+    assert not stopper.is_alive()
+
+
+def test_agent_making_its_eventfd_doorbell_non_blocking_is_still_served(
+        short_tmp: Path) -> None:
+    """An eventfd is one open file on both sides: O_NONBLOCK set by the agent reaches
+    the platform's blocking read, which then waits in poll() instead."""
+    path = short_tmp / "ch"
+    front = ShmFrontEnd(make_platform(), path).start()
+    try:
+        transport = ShmTransport(path)
+        agent = Agent(transport, timeout_s=2)
+        assert agent.call(TEST_PROTOCOL, MSG_ECHO, b"a") == b"a"
+        os.set_blocking(transport._fds[1], False)
+        for i in range(20):
+            assert agent.call(TEST_PROTOCOL, MSG_ECHO, bytes([i])) == bytes([i])
+        agent.close()
+        _serves_a_new_agent(path)
+    finally:
+        _stops_promptly(front)
+    assert not os.path.exists(control_path(path))
+
+
+@pytest.mark.parametrize("attack", ["steal", "fill"])
+def test_agent_stealing_or_filling_its_doorbell_cannot_hang_the_platform(
+        short_tmp: Path, attack: str, caplog: pytest.LogCaptureFixture) -> None:
+    """The agent reads its A2P eventfd (taking the platform's own wake-up ring) or holds
+    its counter full, and goes on doing so after it disconnects: the platform abandons
+    that doorbell thread with a log line, serves the next agent and stops promptly."""
+    path = short_tmp / "ch"
+    front = ShmFrontEnd(make_platform(), path).start()
+    ctl, fds, mm = _raw_agent(path)
+    a2p = fds[1]
+    os.set_blocking(a2p, True)
+    done = threading.Event()
+
+    def misuse() -> None:
+        while not done.is_set():
+            with contextlib.suppress(OSError):
+                if attack == "steal":
+                    os.eventfd_read(a2p)
+                else:
+                    os.eventfd_write(a2p, 0xFFFF_FFFF_FFFF_FFFE)
+
+    thieves = [threading.Thread(target=misuse, daemon=True) for _ in range(3)]
+    try:
+        for t in thieves:
+            t.start()
+        time.sleep(0.05)
+        ctl.close()  # disconnect, still holding the doorbell
+        _serves_a_new_agent(path)
+    finally:
+        _stops_promptly(front)
+        done.set()
+        with contextlib.suppress(OSError):
+            os.eventfd_write(a2p, 1)  # let a blocked thief go
+        mm.close()
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+    assert not os.path.exists(control_path(path))
+
+
+def test_full_pipe_doorbells_neither_crash_nor_flood_the_log(
+        short_tmp: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A2P pipe full when the agent goes (the platform's wake-up ring gets EAGAIN), and
+    a P2A pipe the agent never reads while asking for interrupts: replies stay right,
+    nothing is logged as an error, the platform keeps serving."""
+    caplog.set_level(logging.WARNING)
+    path = short_tmp / "ch"
+    front = ShmFrontEnd(make_platform(), path, doorbell="pipe").start()
+    try:
+        ctl, fds, mm = _raw_agent(path)
+        a2p, p2a = fds[1], fds[2]
+        fcntl.fcntl(p2a, fcntl.F_SETPIPE_SZ, 4096)  # one page: full after 4096 replies
+        area = SmtArea(memoryview(mm)[:0x200])
+        command = struct.pack("<I", TEST_PROTOCOL << 10 | MSG_ECHO) + b"ping"
+        for _ in range(4200):  # the P2A pipe is never read
+            assert area.post_command(command, interrupt=True)
+            os.write(a2p, b"\x01")
+            while (reply := area.take_response()) is None:
+                time.sleep(0)  # let the platform's thread (same process) have the GIL
+            assert reply[8:] == b"ping"
+        with contextlib.suppress(BlockingIOError):
+            while True:  # now fill the A2P pipe, then go
+                os.write(a2p, bytes(65536))
+        ctl.close()
+        _serves_a_new_agent(path)
+        assert front.running
+        del area  # its view of the mapping
+        mm.close()
+        for fd in fds:
+            os.close(fd)
+    finally:
+        _stops_promptly(front)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_poll_doorbell_serves_each_new_agents_first_command(short_tmp: Path) -> None:
+    """The poll doorbell's sequence word starts again at 0 for each agent; the platform's
+    memory of the last agent's count must not hide the new agent's first bump."""
+    path = short_tmp / "ch"
+    with ShmFrontEnd(make_platform(), path, doorbell="poll"):
+        for i in range(150):  # one call per agent: the case that lost commands
+            agent = Agent(ShmTransport(path), timeout_s=2)
+            assert agent.call(TEST_PROTOCOL, MSG_ECHO, bytes([i % 256])) == bytes([i % 256])
+            agent.close()
+            time.sleep(0.002)

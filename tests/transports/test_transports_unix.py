@@ -180,3 +180,17 @@ def test_every_chunking_of_a_stream_gets_the_same_replies(short_tmp: Path,
         assert _replies(sock, len(expected)) == expected
         sock.close()
         assert front.messages == len(commands)
+
+
+def test_replies_owed_before_a_corrupted_length_are_sent_first(short_tmp: Path) -> None:
+    """Valid frames, then a corrupted length, in one send(): the valid frames are
+    answered before the connection ends, as when the pieces arrive separately."""
+    command = struct.pack("<I", TEST_PROTOCOL << 10 | MSG_ECHO) + b"ok"
+    with UnixFrontEnd(make_platform(), short_tmp / "p.sock"):
+        sock = socket.socket(socket.AF_UNIX)
+        sock.connect(str(short_tmp / "p.sock"))
+        sock.sendall((struct.pack("<I", len(command)) + command) * 40 + struct.pack("<I", 0))
+        replies = _replies(sock, 40)
+        assert len(replies) == 40 and all(r[8:] == b"ok" for r in replies)
+        assert sock.recv(16) == b""  # then the connection ends
+        sock.close()

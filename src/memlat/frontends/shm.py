@@ -69,8 +69,8 @@ class ShmFrontEnd(PollingFrontEnd):
         self._client: socket.socket | None = None
         self._a2p: _Doorbell | None = None
         self._p2a: _Doorbell | None = None
-        self._ring_thread: threading.Thread | None = None
-        self._ring_stop = False
+        self._rings: _RingServer | None = None  # the doorbell thread of the agent
+        self._last_seq = 0  # the poll doorbell's sequence word as last served
 
     # -- connection management --------------------------------------------------------
     def _accept(self) -> None:
@@ -107,25 +107,22 @@ class ShmFrontEnd(PollingFrontEnd):
             return
         conn.setblocking(False)
         self._client = conn
-        if self._a2p is not None:
-            self._ring_stop = False
-            self._ring_thread = threading.Thread(target=self._ring_loop, args=(self._a2p,),
-                                                 name=f"{self.name} doorbell", daemon=True)
-            self._ring_thread.start()
+        self._last_seq = 0  # area.reset() zeroed the poll doorbell's sequence word
+        if self._a2p is not None and self._p2a is not None:
+            self._rings = _RingServer(self, self._a2p, self._p2a)
 
     def _drop_client(self) -> None:
-        if self._ring_thread is not None and self._a2p is not None:
-            self._ring_stop = True
-            self._a2p.ring()  # wake its blocking read; it sees _ring_stop and returns
-            self._ring_thread.join()
-            self._ring_thread = None
         if self._client is not None:
             with contextlib.suppress(OSError):
                 self._client.close()
         self._client = None
-        for bell in (self._a2p, self._p2a):
-            if bell is not None:
-                bell.close()
+        if self._rings is not None:  # it owns the doorbells while its thread runs
+            self._rings.stop()
+            self._rings = None
+        else:
+            for bell in (self._a2p, self._p2a):
+                if bell is not None:
+                    bell.close()
         self._a2p = self._p2a = None
         self.area.reset()
 
@@ -161,11 +158,13 @@ class ShmFrontEnd(PollingFrontEnd):
             area.write_error()
             irq = bool(area.flags)
         if irq and self._p2a is not None:
-            self._p2a.ring()
+            try:  # noqa: SIM105 - runs per message
+                self._p2a.ring()
+            except BlockingIOError:  # a full pipe: the interrupt is pending already
+                pass
 
     # -- loop -------------------------------------------------------------------------
     def _run(self) -> None:
-        last_seq = struct.unpack_from("<I", self._mm, A2P_OFFSET + OFF_RESERVED2)[0]
         poller, registered = select.poll(), object()  # sentinel: build on first pass
         listener_fd = -1
         while not self._stopping:
@@ -179,7 +178,7 @@ class ShmFrontEnd(PollingFrontEnd):
                     poller.register(client.fileno(), select.POLLIN)
                 registered = client
             if self.doorbell == "poll" and self._client is not None:
-                last_seq = self._spin(poller, last_seq)
+                self._spin(poller)
                 continue
             for fd, _ev in poller.poll(1000):
                 if fd == self._stop_r:
@@ -190,32 +189,16 @@ class ShmFrontEnd(PollingFrontEnd):
                       and self._client_gone()):
                     self._drop_client()
 
-    def _ring_loop(self, a2p: _Doorbell) -> None:
-        """The A2P doorbell handler, in its own thread while an agent is connected: a
-        blocking read of the doorbell, then the command. One system call per ring where
-        poll() then read() would be two (about 1.3 us a round trip, docs/transports.md
-        "Benchmarks"). `_drop_client` ends it: it sets `_ring_stop`, rings the doorbell
-        itself and joins the thread before closing anything."""
-        take, serve_one = a2p.take, self._serve_one
-        while True:
-            try:
-                take()
-            except OSError:  # closed under us: _drop_client joins first, so never
-                return
-            if self._ring_stop:
-                return
-            try:
-                serve_one()
-            except Exception:  # the platform never raises; if it did, keep the channel
-                log.exception("%s: unexpected error serving a command", self.name)
-
-    def _spin(self, poller: select.poll, last_seq: int) -> int:
-        """Poll-mode doorbell: spin on the sequence word, checking sockets when idle."""
+    def _spin(self, poller: select.poll) -> None:
+        """Poll-mode doorbell: spin on the sequence word, checking sockets when idle.
+        `_last_seq` is the word as last served; `_accept` sets it back to 0 with the
+        word itself (area.reset()), so a new agent's first bump is never mistaken for
+        the old agent's last."""
         spin_until = time.monotonic() + _SPIN_S
         while not self._stopping and self._client is not None:
             seq = struct.unpack_from("<I", self._mm, A2P_OFFSET + OFF_RESERVED2)[0]
-            if seq != last_seq:
-                last_seq = seq
+            if seq != self._last_seq:
+                self._last_seq = seq
                 self._serve_one()
                 spin_until = time.monotonic() + _SPIN_S
                 continue
@@ -230,9 +213,8 @@ class ShmFrontEnd(PollingFrontEnd):
                         elif (self._client is not None and fd == self._client.fileno()
                               and self._client_gone()):
                             self._drop_client()
-                    return last_seq
+                    return
                 time.sleep(50e-6)
-        return last_seq
 
     def _release(self) -> None:
         self._drop_client()
@@ -251,3 +233,95 @@ class ShmFrontEnd(PollingFrontEnd):
         super().stop(timeout_s)
         if not was_started:
             self._cleanup()
+
+
+class _RingServer:
+    """The A2P doorbell handler of one connected agent, in its own thread: a blocking
+    read of the doorbell, then the command. One system call per ring where poll() then
+    read() would be two (about 1.3 us a round trip, docs/transports.md "Benchmarks").
+
+    The agent holds the same doorbells (an eventfd is one open file on both sides), so
+    nothing here may depend on what it does with them:
+    - if it sets O_NONBLOCK on the A2P eventfd, the read says EAGAIN and the thread
+      waits in poll() on the doorbell and a private wake pipe instead;
+    - `stop()` never blocks: it sets the stop flag, writes the wake pipe, and rings
+      the doorbell without blocking (O_NONBLOCK set first), again every 10 ms, for at
+      most `STOP_WAIT_S`. An agent that steals those rings or holds the counter full
+      leaves a thread that does not end: it is abandoned with a log line and closes
+      the doorbells itself if it ever wakes (they stay open until then, so their
+      numbers are never reused under it). The front-end goes on either way.
+    It owns both doorbells and the wake pipe: whoever finishes last closes them.
+    """
+
+    STOP_WAIT_S = 0.5
+
+    def __init__(self, front: ShmFrontEnd, a2p: _Doorbell, p2a: _Doorbell):
+        self.front, self.a2p, self.p2a = front, a2p, p2a
+        self.stopping = threading.Event()
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._lock = threading.Lock()
+        self._exited = self._abandoned = False
+        self.thread = threading.Thread(target=self._loop, name=f"{front.name} doorbell",
+                                       daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        take, serve_one, stopping = self.a2p.take, self.front._serve_one, self.stopping
+        try:
+            while True:
+                try:
+                    take()
+                except BlockingIOError:  # the agent made the shared eventfd non-blocking
+                    self._wait()
+                    if stopping.is_set():
+                        return
+                    continue
+                except OSError:
+                    return
+                if stopping.is_set():
+                    return
+                try:
+                    serve_one()
+                except Exception:  # the platform never raises; if it did, keep serving
+                    log.exception("%s: unexpected error serving a command", self.front.name)
+        finally:
+            with self._lock:
+                self._exited = True
+                if self._abandoned:
+                    self._close()
+
+    def _wait(self) -> None:
+        poller = select.poll()
+        poller.register(self.a2p.read_fd, select.POLLIN)
+        poller.register(self._wake_r, select.POLLIN)
+        poller.poll()
+
+    def _nudge(self) -> None:
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"x")
+        with contextlib.suppress(OSError):  # EAGAIN: full, so the reader wakes anyway
+            os.set_blocking(self.a2p.write_fd, False)
+            self.a2p.ring()
+
+    def stop(self) -> None:
+        """End the thread (see the class docstring); returns within STOP_WAIT_S."""
+        self.stopping.set()
+        deadline = time.monotonic() + self.STOP_WAIT_S
+        while self.thread.is_alive() and time.monotonic() < deadline:
+            self._nudge()
+            self.thread.join(0.010)
+        with self._lock:
+            if self._exited:
+                self._close()
+                return
+            self._abandoned = True
+        log.warning("%s: the doorbell thread did not end within %.1f s (the agent is "
+                    "reading or filling its A2P doorbell); abandoned", self.front.name,
+                    self.STOP_WAIT_S)
+
+    def _close(self) -> None:
+        self.a2p.close()
+        self.p2a.close()
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)

@@ -260,9 +260,17 @@ class UnixFrontEnd(PollingFrontEnd):
         self._turn(client)
 
     def _turn(self, client: _Client) -> None:
-        """Answer up to FRAMES_PER_TURN frames; remember whether more are waiting."""
+        """Answer up to FRAMES_PER_TURN frames; remember whether more are waiting. A
+        corrupted length ends the client (TransportError), but only after the replies
+        owed to the frames before it are sent: what the client gets does not depend on
+        how its bytes were split between recv() calls."""
         for _ in range(FRAMES_PER_TURN):
-            frame = client.frames.next_frame()
+            try:
+                frame = client.frames.next_frame()
+            except TransportError:
+                with contextlib.suppress(OSError):
+                    self._flush(client)
+                raise
             if frame is None:
                 client.backlog = False
                 break
