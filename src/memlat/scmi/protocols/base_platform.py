@@ -151,12 +151,7 @@ class BaseProtocol(ProtocolHandler):
             return Reply.error(Status.NOT_FOUND)
         if req.agent_id == PLATFORM_AGENT_ID:  # SCP-firmware: accepted, nothing to change
             return Reply.ok()
-        key = (req.agent_id, DEVICE_ID)
-        if req.flags & FLAG_ALLOW:
-            ctx.platform.denied_devices.discard(key)
-        else:
-            ctx.platform.denied_devices.add(key)
-        return Reply.ok()
+        return _permit(ctx.platform.denied_devices, (req.agent_id, DEVICE_ID), req.flags)
 
     def _set_protocol_permissions(self, ctx: CallContext, payload: bytes) -> Reply:
         req = SetProtocolPermissionsRequest.unpack(payload, base=4)
@@ -170,12 +165,7 @@ class BaseProtocol(ProtocolHandler):
             return Reply.error(Status.NOT_FOUND)
         if req.agent_id == PLATFORM_AGENT_ID:
             return Reply.ok()
-        key = (req.agent_id, req.protocol_id)
-        if req.flags & FLAG_ALLOW:
-            ctx.platform.denied.discard(key)
-        else:
-            ctx.platform.denied.add(key)
-        return Reply.ok()
+        return _permit(ctx.platform.denied, (req.agent_id, req.protocol_id), req.flags)
 
     def _reset_agent_configuration(self, ctx: CallContext, payload: bytes) -> Reply:
         req = ResetAgentConfigurationRequest.unpack(payload, base=4)
@@ -205,3 +195,13 @@ def make_platform(identity: PlatformIdentity | None = None) -> Platform:
     platform = Platform(advertised=set(identity.protocols))
     platform.register(BaseProtocol(identity))
     return platform
+
+
+def _permit(denied: set[tuple[int, int]], key: tuple[int, int], flags: int) -> Reply:
+    """Apply a permissions command to one denied set: bit 0 of flags allows `key`,
+    clear denies it (SCMI v3.2 BASE_SET_DEVICE/PROTOCOL_PERMISSIONS)."""
+    if flags & FLAG_ALLOW:
+        denied.discard(key)
+    else:
+        denied.add(key)
+    return Reply.ok()
